@@ -1,0 +1,89 @@
+"""Argument checks shared by every optimizer and schedule.
+
+Each check raises at construction time with a message that names the argument
+and the value it got. Nothing is clamped: a bad value is an error.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+
+def real(name: str, value) -> float:
+    """``value`` as a finite real number, or TypeError/ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def nonnegative(name: str, value) -> float:
+    """A real number ≥ 0."""
+    value = real(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+def positive(name: str, value) -> float:
+    """A real number > 0."""
+    value = real(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+def in_unit_interval(name: str, value) -> float:
+    """A real number in [0, 1), the range of every decay rate and momentum."""
+    value = real(name, value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+def positive_int(name: str, value) -> int:
+    """An integer ≥ 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return int(value)
+
+
+def boolean(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def params(value) -> list:
+    """The ``params`` argument of an optimizer as a list of tensors or of group dicts."""
+    if isinstance(value, torch.Tensor):
+        raise TypeError(
+            "params must be an iterable of tensors or of dicts, got a single Tensor; "
+            "pass [tensor] or model.parameters()"
+        )
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(
+            f"params must be an iterable of tensors or of dicts, got {value!r} "
+            f"({type(value).__name__})"
+        ) from None
+    if not items:
+        raise ValueError("params must not be empty, got an empty iterable")
+    for item in items:
+        tensors = item.get("params", ()) if isinstance(item, dict) else (item,)
+        if isinstance(tensors, torch.Tensor):
+            tensors = (tensors,)
+        for tensor in tensors:
+            if not isinstance(tensor, torch.Tensor):
+                raise TypeError(
+                    f"params must contain only tensors or dicts of tensors, got {tensor!r} "
+                    f"({type(tensor).__name__})"
+                )
+    return items

@@ -1,0 +1,49 @@
+"""The base class of optnotes' optimizers: torch's Optimizer plus checked param groups."""
+
+from __future__ import annotations
+
+import torch
+
+from . import _checks
+
+
+class Optimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` that checks every param group it is given.
+
+    Subclasses implement :meth:`check_group`, which validates (and may normalise the
+    types of) one group's hyperparameters. It runs for the groups made at construction
+    and for those added later with ``add_param_group``, so a bad value in a group dict
+    fails as loudly as a bad keyword argument.
+    """
+
+    def __init__(self, params, defaults: dict):
+        super().__init__(_checks.params(params), defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        self.check_group(self.param_groups[-1])
+
+    def check_group(self, group: dict) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _params_with_grad(self, group: dict) -> tuple[list, list]:
+        """The group's parameters that have a gradient, and those gradients."""
+        params, grads = [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            params.append(p)
+            grads.append(p.grad)
+        return params, grads
+
+    def _state_tensors(self, params: list, name: str) -> list:
+        """State tensor ``name`` of each parameter, created as zeros on first use."""
+        tensors = []
+        for p in params:
+            state = self.state[p]
+            if name not in state:
+                state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            tensors.append(state[name])
+        return tensors

@@ -1,0 +1,83 @@
+"""Small data sets that need no network.
+
+``digits`` is a real data set: the 1,797 8×8 handwritten digits of the UCI ML
+repository (Alpaydin & Kaynak, 1998) that scikit-learn ships inside its package
+(BSD-3-Clause). The generators make synthetic problems with a known answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import _checks
+from .runtime import default_device
+
+
+@dataclass(frozen=True)
+class Split:
+    """Inputs ``X`` (m × n) and targets ``y`` (m) of one part of a data set."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: Split
+    val: Split
+    test: Split
+
+
+def _split(X, y, val_fraction, test_fraction, seed, device) -> Splits:
+    _checks.nonnegative("val_fraction", val_fraction)
+    _checks.nonnegative("test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction + test_fraction!r}")
+    m = X.shape[0]
+    order = torch.randperm(m, generator=torch.Generator().manual_seed(seed))
+    n_val, n_test = int(round(val_fraction * m)), int(round(test_fraction * m))
+    parts = order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
+    device = default_device() if device is None else torch.device(device)
+    return Splits(*(Split(X[i].to(device), y[i].to(device)) for i in parts))
+
+
+def digits(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0,
+           device=None, dtype=torch.float32) -> Splits:
+    """The 8×8 digits (10 classes, 64 pixels scaled to [0, 1]), split at random with ``seed``."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    X = torch.as_tensor(data.data, dtype=dtype) / 16.0
+    y = torch.as_tensor(data.target, dtype=torch.long)
+    return _split(X, y, val_fraction, test_fraction, seed, device)
+
+
+def linear_regression(m: int = 1000, n: int = 10, noise: float = 0.1, seed: int = 0,
+                      val_fraction: float = 0.2, test_fraction: float = 0.0, device=None,
+                      dtype=torch.float64) -> tuple[Splits, torch.Tensor]:
+    """``y = X w* + noise·ξ`` with standard normal ``X`` and ``ξ``; returns the splits and ``w*``."""
+    m, n = _checks.positive_int("m", m), _checks.positive_int("n", n)
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, generator=g, dtype=dtype)
+    X = torch.randn(m, n, generator=g, dtype=dtype)
+    y = X @ w + _checks.nonnegative("noise", noise) * torch.randn(m, generator=g, dtype=dtype)
+    return _split(X, y, val_fraction, test_fraction, seed, device), w
+
+
+def gaussian_classes(m: int = 1000, n: int = 2, classes: int = 2, spread: float = 1.0,
+                     seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.0,
+                     device=None, dtype=torch.float32) -> Splits:
+    """``classes`` Gaussian blobs in ``n`` dimensions: centres drawn from N(0, 9 I), points
+    scattered around them with standard deviation ``spread``."""
+    m, n = _checks.positive_int("m", m), _checks.positive_int("n", n)
+    classes = _checks.positive_int("classes", classes)
+    g = torch.Generator().manual_seed(seed)
+    centres = 3.0 * torch.randn(classes, n, generator=g, dtype=dtype)
+    y = torch.randint(classes, (m,), generator=g)
+    X = centres[y] + _checks.positive("spread", spread) * torch.randn(m, n, generator=g, dtype=dtype)
+    return _split(X, y, val_fraction, test_fraction, seed, device)

@@ -1,0 +1,101 @@
+r"""Learning-rate schedules that work with any torch optimizer.
+
+Each is a ``torch.optim.lr_scheduler.LRScheduler``: call ``scheduler.step()`` once per
+iteration (or per epoch, if :math:`k` counts epochs). Each computes the rate of group
+:math:`i` in closed form from that group's initial rate :math:`\epsilon_0`, so it can be
+saved and restored with ``state_dict()`` and gives the same rate whatever happened before.
+
+Chapter: *First-order methods*, section "Learning-rate schedules".
+"""
+
+from __future__ import annotations
+
+from torch.optim.lr_scheduler import LRScheduler
+
+from . import _checks
+
+
+class _ClosedForm(LRScheduler):
+    """A scheduler whose rate is ``ε₀ · factor(k)`` for the current iteration ``k``."""
+
+    def factor(self, k: int) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_lr(self) -> list[float]:
+        return [base * self.factor(self.last_epoch) for base in self.base_lrs]
+
+    _get_closed_form_lr = get_lr
+
+
+class LinearDecay(_ClosedForm):
+    r"""The notes' linear decay: :math:`\epsilon_k = (1-\tfrac{k}{\tau})\epsilon_0 + \tfrac{k}{\tau}\epsilon_\tau`
+    for :math:`k \le \tau`, and :math:`\epsilon_k = \epsilon_\tau` after.
+
+    The notes suggest :math:`\epsilon_\tau \approx 1\%` of :math:`\epsilon_0` and
+    :math:`\tau` of a few hundred passes through the training set.
+    ``torch.optim.lr_scheduler.LinearLR(start_factor=1, end_factor=final_factor,
+    total_iters=tau)`` gives the same rates; optax calls it ``linear_schedule``.
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer``.
+        tau: :math:`\tau \ge 1`, the iteration at which decay ends.
+        final_factor: :math:`\epsilon_\tau / \epsilon_0 \ge 0` (default 0.01).
+        last_epoch: as in every torch scheduler.
+    """
+
+    def __init__(self, optimizer, tau: int, final_factor: float = 0.01, last_epoch: int = -1):
+        if isinstance(tau, bool) or not isinstance(tau, int) or tau <= 0:
+            raise ValueError(f"tau must be a positive integer, got {tau!r}")
+        self.tau = tau
+        self.final_factor = _checks.nonnegative("final_factor", final_factor)
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, k: int) -> float:
+        a = min(k, self.tau) / self.tau  # α = k/τ, frozen at 1 after τ
+        return (1 - a) + a * self.final_factor
+
+
+class StepDecay(_ClosedForm):
+    r"""Step decay: :math:`\epsilon_k = \epsilon_0\,\gamma^{\lfloor k / s \rfloor}`, e.g.
+    halve the rate every :math:`s` iterations (``torch.optim.lr_scheduler.StepLR``).
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer``.
+        step_size: :math:`s \ge 1`, iterations between decays.
+        gamma: factor :math:`\gamma \in (0, 1]` applied at each decay (default 0.5).
+        last_epoch: as in every torch scheduler.
+    """
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.5, last_epoch: int = -1):
+        self.step_size = _checks.positive_int("step_size", step_size)
+        self.gamma = _checks.positive("gamma", gamma)
+        if self.gamma > 1:
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, k: int) -> float:
+        return self.gamma ** (k // self.step_size)
+
+
+class InverseTimeDecay(_ClosedForm):
+    r"""Power decay: :math:`\epsilon_k = \epsilon_0 / (1 + k/k_0)^{p}`.
+
+    With :math:`p = 1` it meets both sufficient conditions for SGD's convergence,
+    :math:`\sum_k \epsilon_k = \infty` and :math:`\sum_k \epsilon_k^2 < \infty`; with
+    :math:`p = 1/2` only the first (the second sum grows like :math:`\log k`), the
+    classical choice for convex problems that are not strongly convex.
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer``.
+        k0: :math:`k_0 > 0`, the iteration at which the rate has fallen by :math:`2^p`.
+        power: :math:`p > 0` (default 1).
+        last_epoch: as in every torch scheduler.
+    """
+
+    def __init__(self, optimizer, k0: float, power: float = 1.0, last_epoch: int = -1):
+        self.k0 = _checks.positive("k0", k0)
+        self.power = _checks.positive("power", power)
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, k: int) -> float:
+        return (1 + k / self.k0) ** -self.power
