@@ -5,14 +5,16 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 """
 
 from . import data, objectives, plot, schedules, train
+from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
 from .runtime import default_device, set_seed
-from .schedules import InverseTimeDecay, LinearDecay, StepDecay
+from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
 from .train import History, Trajectory, evaluate, minimize
 
 __all__ = [
     "SGD",
-    "LinearDecay", "StepDecay", "InverseTimeDecay",
+    "DeltaBarDelta", "AdaGrad", "RMSProp", "AdaDelta", "Adam",
+    "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
     "data", "objectives", "plot", "schedules", "train",

@@ -60,8 +60,21 @@ def boolean(name: str, value) -> bool:
     return value
 
 
+def _tensor_or_named(item) -> bool:
+    """A tensor, or a ``(name, tensor)`` pair as ``named_parameters()`` yields."""
+    if isinstance(item, torch.Tensor):
+        return True
+    return (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+            and isinstance(item[1], torch.Tensor))
+
+
 def params(value) -> list:
-    """The ``params`` argument of an optimizer as a list of tensors or of group dicts."""
+    """The ``params`` argument of an optimizer as a list of tensors or of group dicts.
+
+    Accepts what ``torch.optim.Optimizer`` accepts: an iterable of tensors, of
+    ``(name, tensor)`` pairs, or of dicts whose ``"params"`` is any of these (a
+    generator included: it is read once, into a list).
+    """
     if isinstance(value, torch.Tensor):
         raise TypeError(
             "params must be an iterable of tensors or of dicts, got a single Tensor; "
@@ -76,14 +89,26 @@ def params(value) -> list:
         ) from None
     if not items:
         raise ValueError("params must not be empty, got an empty iterable")
+    checked = []
     for item in items:
-        tensors = item.get("params", ()) if isinstance(item, dict) else (item,)
-        if isinstance(tensors, torch.Tensor):
-            tensors = (tensors,)
-        for tensor in tensors:
-            if not isinstance(tensor, torch.Tensor):
-                raise TypeError(
-                    f"params must contain only tensors or dicts of tensors, got {tensor!r} "
-                    f"({type(tensor).__name__})"
-                )
-    return items
+        if isinstance(item, dict):
+            group = dict(item)
+            tensors = group.get("params")
+            if isinstance(tensors, torch.Tensor):
+                tensors = [tensors]
+            try:
+                group["params"] = list(tensors)
+            except TypeError:
+                raise TypeError(f"params group must have 'params', an iterable of tensors, "
+                                f"got {tensors!r}") from None
+            bad = [t for t in group["params"] if not _tensor_or_named(t)]
+            item = group
+        else:
+            bad = [] if _tensor_or_named(item) else [item]
+        if bad:
+            raise TypeError(
+                f"params must contain only tensors or dicts of tensors, got {bad[0]!r} "
+                f"({type(bad[0]).__name__})"
+            )
+        checked.append(item)
+    return checked

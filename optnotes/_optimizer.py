@@ -21,7 +21,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
-        self.check_group(self.param_groups[-1])
+        try:
+            self.check_group(self.param_groups[-1])
+        except (TypeError, ValueError):
+            self.param_groups.pop()  # a rejected group must leave no trace
+            raise
 
     def check_group(self, group: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -99,3 +99,47 @@ class InverseTimeDecay(_ClosedForm):
 
     def factor(self, k: int) -> float:
         return (1 + k / self.k0) ** -self.power
+
+
+class MomentumSchedule:
+    r"""Sets every group's ``momentum`` to :math:`\alpha_k` = ``fn(k)`` at iteration :math:`k`.
+
+    The notes advise raising :math:`\alpha` over time; Nesterov's :math:`O(1/k^2)` rate
+    on convex problems needs :math:`\alpha_k \to 1`, e.g. :func:`nesterov_momentum`.
+    Use it like a learning-rate scheduler: ``step()`` after each ``optimizer.step()``.
+    Each value is checked to lie in [0, 1).
+
+    Args:
+        optimizer: an optimizer whose groups have a ``momentum`` entry.
+        fn: :math:`k \mapsto \alpha_k`.
+    """
+
+    def __init__(self, optimizer, fn):
+        if not all("momentum" in group for group in optimizer.param_groups):
+            raise ValueError(f"optimizer must have a 'momentum' hyperparameter, got {type(optimizer).__name__}")
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {fn!r}")
+        self.optimizer, self.fn, self.last_epoch = optimizer, fn, 0
+        self._apply()
+
+    def _apply(self) -> None:
+        alpha = _checks.in_unit_interval("momentum", self.fn(self.last_epoch))
+        for group in self.optimizer.param_groups:
+            group["momentum"] = alpha
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._apply()
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch = state["last_epoch"]
+        self._apply()
+
+
+def nesterov_momentum(k: int) -> float:
+    r""":math:`\alpha_k = k / (k + 3)`, the increasing momentum of Nesterov's accelerated
+    method for convex problems (Nesterov 1983; Beck & Teboulle's FISTA uses the same)."""
+    return k / (k + 3)

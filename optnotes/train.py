@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from . import _checks
 from .data import Split
@@ -152,7 +151,12 @@ def train(model: torch.nn.Module, loss_fn, optimizer: torch.optim.Optimizer, dat
     if patience is not None:
         keep_if_best(0)
     model.train()
-    for k in tqdm(range(1, steps + 1), disable=not progress, desc="train"):
+    iterations = range(1, steps + 1)
+    if progress:
+        from tqdm.auto import tqdm  # imported only when asked for: it warns without ipywidgets
+
+        iterations = tqdm(iterations, desc="train")
+    for k in iterations:
         i = (k - 1) % batches_per_epoch
         if i == 0:
             order = torch.randperm(m, generator=gen).to(data.X.device)
@@ -164,7 +168,7 @@ def train(model: torch.nn.Module, loss_fn, optimizer: torch.optim.Optimizer, dat
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        loss = float(loss)  # synchronises, so the time below is the step's real time
+        loss = loss.item()  # synchronises, so the time below is the step's real time
         elapsed += time.perf_counter() - start
         history.step.append(k)
         history.loss.append(loss)
