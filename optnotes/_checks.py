@@ -68,6 +68,12 @@ def _tensor_or_named(item) -> bool:
             and isinstance(item[1], torch.Tensor))
 
 
+def nesterov_needs_momentum(group: dict) -> None:
+    """Nesterov momentum without momentum is a mistake, not plain descent."""
+    if group["nesterov"] and group["momentum"] == 0:
+        raise ValueError(f"nesterov=True needs momentum > 0, got momentum={group['momentum']!r}")
+
+
 def params(value) -> list:
     """The ``params`` argument of an optimizer as a list of tensors or of group dicts.
 

@@ -30,6 +30,21 @@ class Optimizer(torch.optim.Optimizer):
     def check_group(self, group: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @staticmethod
+    def _loss(closure):
+        """``closure()`` evaluated with gradients enabled, or None without a closure."""
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
+
+    @staticmethod
+    def _decayed(theta: list, g: list, group: dict) -> list:
+        """The gradients with the L2 term of ``weight_decay`` λ added: g + λθ (new tensors)."""
+        if group.get("weight_decay", 0.0):
+            return torch._foreach_add(g, theta, alpha=group["weight_decay"])
+        return g
+
     def _params_with_grad(self, group: dict) -> tuple[list, list]:
         """The group's parameters that have a gradient, and those gradients."""
         params, grads = [], []

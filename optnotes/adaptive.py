@@ -94,10 +94,7 @@ class DeltaBarDelta(Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._loss(closure)
         for group in self.param_groups:
             w, g = self._params_with_grad(group)
             if not w:
@@ -169,17 +166,13 @@ class AdaGrad(Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._loss(closure)
         for group in self.param_groups:
             theta, g = self._params_with_grad(group)
             if not theta:
                 continue
             eps, delta = group["lr"], group["eps"]
-            if group["weight_decay"]:
-                g = torch._foreach_add(g, theta, alpha=group["weight_decay"])  # g ← g + λθ
+            g = self._decayed(theta, g, group)  # g ← g + λθ
             r = self._state_tensors(theta, "r")
             torch._foreach_addcmul_(r, g, g)  # r ← r + g⊙g
             denom = torch._foreach_sqrt(r)  # Δθ ← −ε/(δ + √r) ⊙ g
@@ -282,25 +275,18 @@ class RMSProp(Optimizer):
         group["momentum"] = _checks.in_unit_interval("momentum", group["momentum"])
         group["nesterov"] = _checks.boolean("nesterov", group["nesterov"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
-        if group["nesterov"] and group["momentum"] == 0:
-            raise ValueError(
-                f"nesterov=True needs momentum > 0, got momentum={group['momentum']!r}"
-            )
+        _checks.nesterov_needs_momentum(group)
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._loss(closure)
         for group in self.param_groups:
             theta, g = self._params_with_grad(group)
             if not theta:
                 continue
             eps, rho, delta, alpha = group["lr"], group["rho"], group["eps"], group["momentum"]
-            if group["weight_decay"]:
-                g = torch._foreach_add(g, theta, alpha=group["weight_decay"])  # g ← g + λθ
+            g = self._decayed(theta, g, group)  # g ← g + λθ
             r = self._state_tensors(theta, "r")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho)
@@ -383,17 +369,13 @@ class AdaDelta(Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._loss(closure)
         for group in self.param_groups:
             theta, g = self._params_with_grad(group)
             if not theta:
                 continue
             eps, rho, delta = group["lr"], group["rho"], group["eps"]
-            if group["weight_decay"]:
-                g = torch._foreach_add(g, theta, alpha=group["weight_decay"])  # g ← g + λθ
+            g = self._decayed(theta, g, group)  # g ← g + λθ
             r = self._state_tensors(theta, "r")
             s = self._state_tensors(theta, "s")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
@@ -474,17 +456,13 @@ class Adam(Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._loss(closure)
         for group in self.param_groups:
             theta, g = self._params_with_grad(group)
             if not theta:
                 continue
             eps, (rho1, rho2), delta = group["lr"], group["betas"], group["eps"]
-            if group["weight_decay"]:
-                g = torch._foreach_add(g, theta, alpha=group["weight_decay"])  # g ← g + λθ
+            g = self._decayed(theta, g, group)  # g ← g + λθ
             s = self._state_tensors(theta, "s")
             r = self._state_tensors(theta, "r")
             t = []

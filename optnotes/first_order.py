@@ -54,7 +54,9 @@ class SGD(Optimizer):
     :math:`\phi_k = \theta_k + \alpha v_k` at every step, so the two converge to the
     same minimizer. With a momentum that changes between steps, the exact substitution
     would use the next step's :math:`\alpha` in the second line; this class uses the
-    current one, as ``torch.optim.SGD`` does.
+    current one, as ``torch.optim.SGD`` does. A group built with ``momentum > 0`` keeps
+    its velocity even while a schedule (:class:`~optnotes.MomentumSchedule`) sets
+    :math:`\alpha = 0`, since :math:`v \leftarrow 0 \cdot v - \epsilon g` is still the box.
 
     **Differences from PyTorch and optax.** ``torch.optim.SGD`` keeps a buffer
     :math:`b \leftarrow \alpha b + g` and steps :math:`\theta \leftarrow \theta - \epsilon b`,
@@ -85,26 +87,22 @@ class SGD(Optimizer):
         group["momentum"] = _checks.in_unit_interval("momentum", group["momentum"])
         group["nesterov"] = _checks.boolean("nesterov", group["nesterov"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
-        if group["nesterov"] and group["momentum"] == 0:
-            raise ValueError(
-                f"nesterov=True needs momentum > 0, got momentum={group['momentum']!r}"
-            )
+        _checks.nesterov_needs_momentum(group)
+        # A group built with momentum keeps its velocity even while a schedule sets α = 0
+        # (v ← 0·v − εg is still the box); only a group built without momentum skips v.
+        group.setdefault("keep_velocity", group["momentum"] > 0)
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._loss(closure)
         for group in self.param_groups:
             theta, g = self._params_with_grad(group)
             if not theta:
                 continue
             eps, alpha = group["lr"], group["momentum"]
-            if group["weight_decay"]:
-                g = torch._foreach_add(g, theta, alpha=group["weight_decay"])  # g ← g + λθ
-            if alpha == 0:
+            g = self._decayed(theta, g, group)  # g ← g + λθ
+            if alpha == 0 and not group["keep_velocity"]:
                 torch._foreach_add_(theta, g, alpha=-eps)  # θ ← θ − εg
                 continue
             v = self._state_tensors(theta, "v")

@@ -91,6 +91,8 @@ def rotated_quadratic(condition_number: float = 10.0, n: int = 2, angle: float =
     if kappa < 1:
         raise ValueError(f"condition_number must be >= 1, got {condition_number!r}")
     n = _checks.positive_int("n", n)
+    if n == 1 and kappa != 1:
+        raise ValueError(f"condition_number must be 1 when n = 1, got {condition_number!r}")
     lam = torch.logspace(-math.log10(kappa), 0.0, n, dtype=torch.float64) if n > 1 else \
         torch.ones(1, dtype=torch.float64)
     if n == 2:

@@ -44,9 +44,7 @@ class LinearDecay(_ClosedForm):
     """
 
     def __init__(self, optimizer, tau: int, final_factor: float = 0.01, last_epoch: int = -1):
-        if isinstance(tau, bool) or not isinstance(tau, int) or tau <= 0:
-            raise ValueError(f"tau must be a positive integer, got {tau!r}")
-        self.tau = tau
+        self.tau = _checks.positive_int("tau", tau)
         self.final_factor = _checks.nonnegative("final_factor", final_factor)
         super().__init__(optimizer, last_epoch)
 

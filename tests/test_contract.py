@@ -43,7 +43,7 @@ import pytest
 import torch
 
 import optnotes
-from conftest import copy_model, flat, make_batches, make_mlp, max_rel_diff, mse
+from conftest import flat, make_batches, make_mlp, max_rel_diff, mse
 
 class _Missing:
     def __repr__(self) -> str:
@@ -125,6 +125,38 @@ SGD_BAD = LR_BAD + WEIGHT_DECAY_BAD + MOMENTUM_BAD + [
     Bad({"nesterov": "yes"}, TypeError, "nesterov"),
 ]
 
+EPS_BAD = [
+    Bad({"eps": -1e-8}, ValueError, "eps"),
+    Bad({"eps": float("nan")}, ValueError, "eps"),
+    Bad({"eps": "1e-8"}, TypeError, "eps"),
+]
+RHO_BAD = [
+    Bad({"rho": -0.1}, ValueError, "rho"),
+    Bad({"rho": 1.0}, ValueError, "rho"),
+    Bad({"rho": "0.9"}, TypeError, "rho"),
+]
+ADAPTIVE_BAD = LR_BAD + WEIGHT_DECAY_BAD + EPS_BAD
+RMSPROP_BAD = ADAPTIVE_BAD + RHO_BAD + MOMENTUM_BAD + [
+    Bad({"nesterov": 1}, TypeError, "nesterov"),
+    Bad({"nesterov": "yes"}, TypeError, "nesterov"),
+]
+BETAS_BAD = [
+    Bad({"betas": (1.0, 0.999)}, ValueError, "betas"),
+    Bad({"betas": (0.9, -0.1)}, ValueError, "betas"),
+    Bad({"betas": (0.9, float("nan"))}, ValueError, "betas"),
+    Bad({"betas": ("0.9", 0.999)}, TypeError, "betas"),
+    Bad({"betas": 0.9}, TypeError, "betas"),
+    Bad({"betas": (0.9, 0.99, 0.999)}, TypeError, "betas"),
+]
+DBD_BAD = LR_BAD + [
+    Bad({"kappa": -0.01}, ValueError, "kappa"),
+    Bad({"kappa": float("inf")}, ValueError, "kappa"),
+    Bad({"phi": 1.0}, ValueError, "phi"),
+    Bad({"phi": -0.1}, ValueError, "phi"),
+    Bad({"theta": 1.0}, ValueError, "theta"),
+    Bad({"theta": "0.7"}, TypeError, "theta"),
+]
+
 # --- THE TABLE: one row per optimizer configuration ---------------------------------------
 
 CASES = [
@@ -134,6 +166,20 @@ CASES = [
     Case.of("sgd-nesterov", optnotes.SGD, lr=0.05, momentum=0.9, nesterov=True, state=("v",),
             bad=SGD_BAD + [Bad({"momentum": 0.0}, ValueError, "momentum")]),
     Case.of("sgd-weight-decay", optnotes.SGD, lr=0.1, weight_decay=0.01, bad=SGD_BAD),
+    Case.of("delta-bar-delta", optnotes.DeltaBarDelta, lr=0.05, kappa=0.01, phi=0.5, theta=0.7,
+            state=("eps", "delta_bar"), bad=DBD_BAD,
+            skip={"scheduler": "lr only sets the initial per-parameter rates; the rates are state"}),
+    Case.of("adagrad", optnotes.AdaGrad, lr=0.05, state=("r",), bad=ADAPTIVE_BAD),
+    Case.of("rmsprop", optnotes.RMSProp, lr=0.01, state=("r",),
+            bad=RMSPROP_BAD + [Bad({"nesterov": True}, ValueError, "momentum", value=0.0)]),
+    Case.of("rmsprop-momentum", optnotes.RMSProp, lr=0.005, momentum=0.9, state=("r", "v"),
+            bad=RMSPROP_BAD),
+    Case.of("rmsprop-nesterov", optnotes.RMSProp, lr=0.005, momentum=0.9, nesterov=True,
+            state=("r", "v"), bad=RMSPROP_BAD + [Bad({"momentum": 0.0}, ValueError, "momentum")]),
+    Case.of("adadelta", optnotes.AdaDelta, lr=1.0, state=("r", "s"), bad=ADAPTIVE_BAD + RHO_BAD),
+    Case.of("adam", optnotes.Adam, lr=0.01, state=("s", "r"), bad=ADAPTIVE_BAD + BETAS_BAD),
+    Case.of("adam-weight-decay", optnotes.Adam, lr=0.01, weight_decay=0.01, state=("s", "r"),
+            bad=ADAPTIVE_BAD + BETAS_BAD),
 ]
 
 BAD = [pytest.param(c, b, id=f"{c.id}-{b.id}") for c in CASES for b in c.bad]

@@ -147,6 +147,38 @@ def test_plain_sgd_with_step_lr_matches_torch():
         assert max_rel_diff(a, t) <= REL, f"step {k + 1}"
 
 
+@pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
+def test_momentum_schedule_follows_the_box_with_alpha_k(nesterov):
+    """With α_k set by ``MomentumSchedule`` (here Nesterov's k/(k+3), which starts at 0), each
+    step must be the box's line with α_k: v ← α_k v − εg, then θ ← θ + v (momentum) or, for
+    the interim point the class holds, φ ← φ + α_k v − εg (Nesterov, as documented). A step
+    with α_k = 0 is still a velocity update (v ← −εg), which the next step's α_{k+1} v uses."""
+    eps, steps = 0.05, 12
+    batches = make_batches(steps)
+    model, ref = make_mlp(), make_mlp()
+    opt = optnotes.SGD(model.parameters(), lr=eps, momentum=0.5, nesterov=nesterov)
+    sched = optnotes.MomentumSchedule(opt, optnotes.schedules.nesterov_momentum)
+    v = [torch.zeros_like(p) for p in ref.parameters()]
+    for k, batch in enumerate(batches):
+        alpha = k / (k + 3)
+        assert opt.param_groups[0]["momentum"] == alpha
+        opt.zero_grad()
+        mse(model, batch).backward()
+        opt.step()
+        sched.step()
+        ref.zero_grad()
+        mse(ref, batch).backward()
+        with torch.no_grad():
+            for p, vi in zip(ref.parameters(), v):
+                vi.mul_(alpha).sub_(eps * p.grad)  # v ← α_k v − εg
+                if nesterov:
+                    p.add_(alpha * vi - eps * p.grad)  # φ ← φ + α_k v − εg
+                else:
+                    p.add_(vi)  # θ ← θ + v
+        d = max_rel_diff(model.parameters(), ref.parameters())
+        assert d <= REL, f"step {k + 1} (α = {alpha:.3f}): relative difference {d:.3g}"
+
+
 # --- terminal velocity ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])

@@ -178,3 +178,57 @@ def test_bad_argument_raises_naming_it(cls, kwargs, arg, value):
         cls(make_optimizer(), **kwargs)
     msg = str(excinfo.value)
     assert arg in msg and (repr(value) in msg or str(value) in msg), msg
+
+
+# --- momentum schedule ------------------------------------------------------------------------------
+
+def test_nesterov_momentum_values():
+    from optnotes.schedules import nesterov_momentum
+
+    assert [nesterov_momentum(k) for k in range(4)] == [0.0, 0.25, 0.4, 0.5]
+    values = [nesterov_momentum(k) for k in range(1000)]
+    assert all(0 <= a < b < 1 for a, b in zip(values, values[1:]))
+
+
+@pytest.mark.parametrize("cls", [optnotes.SGD, torch.optim.SGD], ids=["optnotes", "torch"])
+def test_momentum_schedule_sets_alpha_k_every_step(cls):
+    opt = make_optimizer((0.1, 0.02), cls=cls)
+    fn = lambda k: 0.9 * k / (k + 1)  # noqa: E731
+    sched = optnotes.MomentumSchedule(opt, fn)
+    for k in range(6):  # α_0 is set at construction, α_k after the k-th step()
+        assert [g["momentum"] for g in opt.param_groups] == [fn(k)] * 2
+        opt.step()
+        sched.step()
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.02]  # rates untouched
+
+
+def test_momentum_schedule_state_dict_round_trip():
+    fn = optnotes.schedules.nesterov_momentum
+    opt = make_optimizer()
+    sched = optnotes.MomentumSchedule(opt, fn)
+    for _ in range(5):
+        sched.step()
+    state = sched.state_dict()
+    opt2 = make_optimizer()
+    sched2 = optnotes.MomentumSchedule(opt2, fn)
+    assert opt2.param_groups[0]["momentum"] == 0.0
+    sched2.load_state_dict(state)
+    assert sched2.last_epoch == 5 and opt2.param_groups[0]["momentum"] == fn(5)
+    sched.step()
+    sched2.step()
+    assert opt2.param_groups[0]["momentum"] == opt.param_groups[0]["momentum"] == fn(6)
+
+
+def test_momentum_schedule_bad_input():
+    with pytest.raises(ValueError, match="momentum"):
+        optnotes.MomentumSchedule(torch.optim.Adam([torch.zeros(2, requires_grad=True)]), lambda k: 0.5)
+    with pytest.raises(TypeError, match="fn"):
+        optnotes.MomentumSchedule(make_optimizer(), 0.9)
+    for value in (1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError) as excinfo:
+            optnotes.MomentumSchedule(make_optimizer(), lambda k, v=value: v)
+        assert "momentum" in str(excinfo.value) and str(value) in str(excinfo.value)
+    sched = optnotes.MomentumSchedule(make_optimizer(), lambda k: 0.5 if k < 2 else 1.0)
+    sched.step()
+    with pytest.raises(ValueError, match="momentum"):
+        sched.step()  # α_2 = 1 is rejected when it is reached

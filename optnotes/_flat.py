@@ -1,0 +1,248 @@
+r"""The flat parameter vector that the closure-driven (second-order) methods work on.
+
+:class:`FlatOptimizer` is the base of :class:`~optnotes.Newton`,
+:class:`~optnotes.NewtonCG`, :class:`~optnotes.SaddleFreeNewton`,
+:class:`~optnotes.ConjugateGradient`, :class:`~optnotes.BFGS`, :class:`~optnotes.LBFGS` and
+:class:`~optnotes.NaturalGradient`. Like ``torch.optim.LBFGS`` it treats every parameter
+of every group as one vector :math:`\theta` (concatenated in the order of
+``param_groups``), calls a closure that re-evaluates the loss, and keeps its state on the
+first parameter. Parameters whose gradient stays ``None`` count as zero gradient, so they
+do not move.
+
+**The closure.** It is the closure of ``torch.optim.LBFGS``: it zeroes the gradients,
+computes the loss, calls ``loss.backward()`` and returns the loss. It may also just return
+the loss without calling ``backward()``; the optimizer then differentiates it.
+
+**Where Hessian-vector products come from.** A method that needs :math:`Hv` evaluates the
+closure inside :class:`CreateGraph`, a ``torch.overrides.TorchFunctionMode`` under which
+the closure's ``loss.backward()`` runs as ``loss.backward(create_graph=True)``. The
+gradients then keep their graph, and :math:`Hv = \nabla_\theta (g^\top v)` is one more
+backward pass through it (double backward, Pearlmutter 1994) — with the very closure
+``torch.optim.LBFGS`` takes. ``curvature.py`` computes the same products for a function
+of a flat vector with ``torch.func`` (forward-over-reverse).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Callable, NamedTuple
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from . import _checks
+from ._optimizer import Optimizer
+from .line_search import strong_wolfe
+
+
+class Evaluation(NamedTuple):
+    """One call of the closure: its loss, :math:`J(\\theta)` as a float, the flat gradient
+    (detached) and, when asked for, the per-parameter gradients that keep their graph."""
+
+    loss: torch.Tensor
+    f: float
+    g: torch.Tensor
+    grads: list | None
+
+
+class CreateGraph(TorchFunctionMode):
+    """Inside this mode ``tensor.backward(...)`` runs with ``create_graph=True``."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func is torch.Tensor.backward:
+            kwargs["create_graph"] = True
+        return func(*args, **kwargs)
+
+
+class FlatOptimizer(Optimizer):
+    """Base class: one flat vector, a closure, and the stopping rules of ``torch.optim.LBFGS``.
+
+    Every group must carry the same hyperparameters (the method sees one vector, so a
+    per-group value could not mean anything); a group that differs is rejected.
+    Subclasses validate their own arguments in :meth:`check_method_group`.
+    """
+
+    _c2 = 0.9  # curvature constant of the strong Wolfe search (quasi-Newton methods)
+
+    def check_group(self, group: dict) -> None:
+        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["max_iter"] = _checks.positive_int("max_iter", group["max_iter"])
+        if group["max_eval"] is not None:
+            group["max_eval"] = _checks.positive_int("max_eval", group["max_eval"])
+        group["tolerance_grad"] = _checks.nonnegative("tolerance_grad", group["tolerance_grad"])
+        group["tolerance_change"] = _checks.nonnegative("tolerance_change", group["tolerance_change"])
+        if group["line_search_fn"] not in (None, "strong_wolfe"):
+            raise ValueError(f"line_search_fn must be None or 'strong_wolfe', "
+                             f"got {group['line_search_fn']!r}")
+        self.check_method_group(group)
+        self._same_as_first(group)
+
+    def check_method_group(self, group: dict) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _same_as_first(self, group: dict) -> None:
+        first = self.param_groups[0]
+        for key, value in group.items():
+            if key != "params" and value != first[key]:
+                raise ValueError(
+                    f"{type(self).__name__} works on one flattened vector, so every param group "
+                    f"must have the same {key}; got {key}={value!r} in a group and "
+                    f"{key}={first[key]!r} in the first")
+
+    def _group(self) -> dict:
+        """The hyperparameters (those of the first group, after checking the others agree)."""
+        for group in self.param_groups[1:]:
+            self._same_as_first(group)
+        return self.param_groups[0]
+
+    @staticmethod
+    def _check_closure(name: str, closure) -> None:
+        if not callable(closure):
+            raise TypeError(f"{name}.step needs closure, a function that re-evaluates the model "
+                            f"and returns the loss (as for torch.optim.LBFGS); got closure={closure!r}")
+
+    # --- the flat vector θ -----------------------------------------------------------------
+
+    def _params(self) -> list:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def _state(self) -> dict:
+        """The optimizer's state, kept on the first parameter (as ``torch.optim.LBFGS`` does)."""
+        state = self.state[self._params()[0]]
+        for key in ("func_evals", "n_iter"):
+            state.setdefault(key, 0)
+        return state
+
+    @staticmethod
+    def _flat(tensors: list, like: list) -> torch.Tensor:
+        """The tensors concatenated into one vector; ``None`` counts as zeros shaped like ``like``."""
+        return torch.cat([p.new_zeros(p.numel()) if t is None else t.reshape(-1)
+                          for t, p in zip(tensors, like)])
+
+    @staticmethod
+    def _get(params: list) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in params])
+
+    @staticmethod
+    def _set(params: list, x: torch.Tensor) -> None:
+        for p, piece in zip(params, x.split([p.numel() for p in params])):
+            p.copy_(piece.view_as(p))
+
+    @staticmethod
+    def _add(params: list, t: float, d: torch.Tensor) -> None:
+        """θ ← θ + t d."""
+        for p, piece in zip(params, d.split([p.numel() for p in params])):
+            p.add_(piece.view_as(p), alpha=t)
+
+    # --- evaluations --------------------------------------------------------------------------
+
+    def _evaluate(self, closure: Callable, graph: bool = False) -> Evaluation:
+        """Call the closure at the current θ (one function-and-gradient evaluation).
+
+        With ``graph=True`` the gradients keep their graph for Hessian-vector products.
+        Each parameter's ``.grad`` is left holding its (detached) gradient.
+        """
+        params = self._params()
+        for p in params:
+            p.grad = None
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.enable_grad())
+            if graph:
+                stack.enter_context(warnings.catch_warnings())
+                warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph")
+                stack.enter_context(CreateGraph())
+            loss = closure()
+            grads = [p.grad for p in params]
+            if all(g is None for g in grads):  # the closure returned the loss without backward()
+                if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+                    raise TypeError("the closure must return the loss as a tensor that depends on "
+                                    f"the parameters, got {loss!r}")
+                grads = list(torch.autograd.grad(loss, params, create_graph=graph, allow_unused=True))
+        for p, g in zip(params, grads):
+            p.grad = None if g is None else g.detach()  # also breaks the p → p.grad → graph cycle
+        self._state()["func_evals"] += 1
+        return Evaluation(loss, float(loss), self._flat([p.grad for p in params], params),
+                          grads if graph else None)
+
+    def _hvp(self, ev: Evaluation) -> Callable[[torch.Tensor], torch.Tensor]:
+        """v ↦ Hv, by differentiating gᵀv once more through the graph of ``ev.grads``."""
+        params, state = self._params(), self._state()
+        state.setdefault("hvp_evals", 0)
+        live = [(i, g) for i, g in enumerate(ev.grads) if g is not None and g.requires_grad]
+
+        def hvp(v: torch.Tensor) -> torch.Tensor:
+            state["hvp_evals"] += 1
+            if not live:  # the gradient does not depend on θ: H = 0
+                return torch.zeros_like(v)
+            pieces = v.split([p.numel() for p in params])
+            with torch.enable_grad():
+                hv = torch.autograd.grad([g for _, g in live], params,
+                                         [pieces[i].view_as(g) for i, g in live],
+                                         retain_graph=True, allow_unused=True)
+            return self._flat(list(hv), params)
+
+        return hvp
+
+    def _hessian(self, ev: Evaluation) -> torch.Tensor:
+        """The dense Hessian, all n Hessian-vector products in one batched backward pass."""
+        params, state = self._params(), self._state()
+        n = sum(p.numel() for p in params)
+        state["hvp_evals"] = state.get("hvp_evals", 0) + n
+        live = [(i, g) for i, g in enumerate(ev.grads) if g is not None and g.requires_grad]
+        if not live:
+            return params[0].new_zeros(n, n)
+        eye = torch.eye(n, dtype=params[0].dtype, device=params[0].device)
+        columns = eye.split([p.numel() for p in params], dim=1)
+        with torch.enable_grad():
+            rows = torch.autograd.grad([g for _, g in live], params,
+                                       [columns[i].reshape(n, *g.shape) for i, g in live],
+                                       retain_graph=True, allow_unused=True, is_grads_batched=True)
+        return torch.cat([p.new_zeros(n, p.numel()) if r is None else r.reshape(n, -1)
+                          for r, p in zip(rows, params)], dim=1)
+
+    def _active(self, ev: Evaluation) -> torch.Tensor:
+        """Mask of the coordinates whose parameter received a gradient."""
+        params = self._params()
+        grads = ev.grads if ev.grads is not None else [p.grad for p in params]
+        return torch.cat([torch.full((p.numel(),), g is not None, device=p.device)
+                          for g, p in zip(grads, params)])
+
+    # --- moving along a direction -----------------------------------------------------------------
+
+    def _move(self, closure: Callable, ev: Evaluation, d: torch.Tensor, t: float, group: dict,
+              budget: int, graph: bool = False) -> tuple[float, Evaluation | None, int]:
+        """θ ← θ + t d, with t from the strong Wolfe search when ``line_search_fn`` asks for it.
+
+        Returns the step t, the evaluation at the new θ (``None`` after a fixed step, which
+        evaluates nothing) and the number of evaluations used.
+        """
+        params = self._params()
+        if group["line_search_fn"] is None:
+            self._add(params, t, d)
+            return t, None, 0
+        x = self._get(params)
+        trials = {}
+
+        def evaluate(s: float):
+            self._set(params, x + s * d)
+            trials[s] = self._evaluate(closure, graph)
+            return trials[s].f, trials[s].g
+
+        t, _, _, evals = strong_wolfe(evaluate, t, ev.f, ev.g, d, c2=self._c2,
+                                      max_evals=max(1, min(25, budget)),
+                                      tolerance_change=group["tolerance_change"])
+        self._set(params, x + t * d)
+        return t, trials.get(t, ev), evals
+
+    @staticmethod
+    def _stalled(ev: Evaluation, f_prev: float, t: float, d: torch.Tensor, group: dict) -> bool:
+        """The lack-of-progress tests of ``torch.optim.LBFGS``: a tiny step or a tiny change."""
+        tol = group["tolerance_change"]
+        return float((t * d).abs().max()) <= tol or abs(ev.f - f_prev) < tol
+
+    @staticmethod
+    def _small(ev: Evaluation, group: dict) -> bool:
+        """The first-order optimality test ‖g‖₂ ≤ ``tolerance_grad``."""
+        return float(ev.g.norm()) <= group["tolerance_grad"]
