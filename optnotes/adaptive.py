@@ -469,13 +469,12 @@ class Adam(Optimizer):
             for p in theta:  # t ← t + 1
                 self.state[p]["t"] = self.state[p].get("t", 0) + 1
                 t.append(self.state[p]["t"])
-            torch._foreach_mul_(s, rho1)  # s ← ρ1 s + (1−ρ1) g
-            torch._foreach_add_(s, g, alpha=1.0 - rho1)
+            torch._foreach_lerp_(s, g, 1.0 - rho1)  # s ← ρ1 s + (1−ρ1) g
             torch._foreach_mul_(r, rho2)  # r ← ρ2 r + (1−ρ2) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho2)
-            s_hat = torch._foreach_div(s, [1.0 - rho1**k for k in t])  # ŝ ← s/(1−ρ1^t)
             r_hat = torch._foreach_div(r, [1.0 - rho2**k for k in t])  # r̂ ← r/(1−ρ2^t)
-            torch._foreach_sqrt_(r_hat)  # Δθ = −ε ŝ/(√r̂ + δ)
+            torch._foreach_sqrt_(r_hat)  # √r̂ + δ
             torch._foreach_add_(r_hat, delta)
-            torch._foreach_addcdiv_(theta, s_hat, r_hat, value=-eps)  # θ ← θ + Δθ
+            # ŝ ← s/(1−ρ1^t) and θ ← θ − ε ŝ/(√r̂ + δ) in one pass: 1/(1−ρ1^t) joins ε
+            torch._foreach_addcdiv_(theta, s, r_hat, [-eps / (1.0 - rho1**k) for k in t])
         return loss

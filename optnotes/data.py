@@ -81,3 +81,39 @@ def gaussian_classes(m: int = 1000, n: int = 2, classes: int = 2, spread: float 
     y = torch.randint(classes, (m,), generator=g)
     X = centres[y] + _checks.positive("spread", spread) * torch.randn(m, n, generator=g, dtype=dtype)
     return _split(X, y, val_fraction, test_fraction, seed, device)
+
+
+def sparse_features(m: int = 3000, n: int = 100, common: int = 20, common_density: float = 0.3,
+                    rare_density: float = 0.01, common_scale: float = 0.3, rare_scale: float = 3.0,
+                    seed: int = 0, val_fraction: float = 0.2, test_fraction: float = 0.2,
+                    device=None, dtype=torch.float32) -> tuple[Splits, torch.Tensor]:
+    """Binary features for logistic regression in which the informative features are rare.
+
+    Feature ``j`` of an example is 1 with probability ``common_density`` for the first
+    ``common`` features and ``rare_density`` for the others, else 0. The true weights
+    ``w*`` are small for the common features, drawn from N(0, ``common_scale``²), and
+    large for the rare ones, ``±rare_scale`` with random signs; the label ``y`` (0. or 1.,
+    of ``dtype``, as ``binary_cross_entropy_with_logits`` expects) is 1 with probability
+    ``sigmoid(x · w*)``. A rare feature is seen in few minibatches, so its weight gets few
+    gradients: the setting in which per-parameter learning rates pay off.
+    Returns the splits and ``w*``.
+    """
+    m, n = _checks.positive_int("m", m), _checks.positive_int("n", n)
+    if isinstance(common, bool) or not isinstance(common, int) or not 0 <= common <= n:
+        raise ValueError(f"common must be an integer in [0, n] = [0, {n}], got {common!r}")
+    p = torch.full((n,), 0.0, dtype=torch.float64)
+    for name, value, part in (("common_density", common_density, slice(None, common)),
+                              ("rare_density", rare_density, slice(common, None))):
+        value = _checks.real(name, value)
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+        p[part] = value
+    common_scale = _checks.nonnegative("common_scale", common_scale)
+    rare_scale = _checks.nonnegative("rare_scale", rare_scale)
+    g = torch.Generator().manual_seed(seed)
+    X = (torch.rand(m, n, generator=g, dtype=torch.float64) < p).to(dtype)
+    w = torch.empty(n, dtype=torch.float64)
+    w[:common] = common_scale * torch.randn(common, generator=g, dtype=torch.float64)
+    w[common:] = rare_scale * (2.0 * torch.randint(2, (n - common,), generator=g, dtype=torch.float64) - 1.0)
+    y = (torch.rand(m, generator=g, dtype=torch.float64) < torch.sigmoid(X.double() @ w)).to(dtype)
+    return _split(X, y, val_fraction, test_fraction, seed, device), w.to(dtype)

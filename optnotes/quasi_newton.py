@@ -1,0 +1,370 @@
+r"""Line-search methods that need only gradients: nonlinear conjugate gradients
+(Algorithm 8.9), BFGS and L-BFGS.
+
+All three take a closure (like ``torch.optim.LBFGS``), work on the flattened parameter
+vector and share one strong Wolfe line search (:func:`optnotes.line_search.strong_wolfe`).
+One ``step(closure)`` runs up to ``max_iter`` iterations, as in ``torch.optim.LBFGS``, and
+stops early when :math:`\|g\|_2 \le` ``tolerance_grad``, when a step or the change of the
+loss falls below ``tolerance_change``, or after ``max_eval`` evaluations. The state of the
+first parameter counts the evaluations (``"func_evals"``) and iterations (``"n_iter"``)
+and holds the history, so ``state_dict()`` / ``load_state_dict()`` continue a run exactly.
+
+Chapter: *Second-order methods* (``chapters/06_second_order``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import _checks
+from ._flat import FlatOptimizer
+
+
+def _first_trial(g: torch.Tensor, lr: float) -> float:
+    """The first step of a run, min(1, 1/‖g‖₁)·ε: at most a unit move along −g."""
+    return min(1.0, 1.0 / float(g.abs().sum())) * lr
+
+
+class ConjugateGradient(FlatOptimizer):
+    r"""Nonlinear conjugate gradients: each search direction adds to :math:`-g` a multiple
+    of the previous direction, so a line search does not undo the progress of the last.
+
+    Notation of the notes against the arguments: the search direction :math:`\rho_t`
+    (:math:`d` in Nocedal & Wright) is the state ``"rho"``, :math:`\beta_t` is chosen by
+    ``beta``, the restart period :math:`k` is ``restart_every``, the step
+    :math:`\epsilon^*` comes from the strong Wolfe search (``line_search_fn``) started at
+    the guess below. Algorithm 8.9:
+
+    .. math::
+
+        \beta_t = \frac{(g_t - g_{t-1})^\top g_t}{g_{t-1}^\top g_{t-1}}
+        \;\text{(Polak–Ribière)} \quad\text{or}\quad
+        \beta_t = \frac{g_t^\top g_t}{g_{t-1}^\top g_{t-1}} \;\text{(Fletcher–Reeves)},
+        \qquad \beta_t \leftarrow 0 \text{ if } k \mid t, \qquad
+        \rho_t = -g_t + \beta_t \rho_{t-1}, \qquad
+        \epsilon^* \approx \operatorname{argmin}_\epsilon J(\theta_t + \epsilon \rho_t),
+        \qquad \theta_{t+1} = \theta_t + \epsilon^* \rho_t .
+
+    Three standard safeguards, none in the notes' box: ``"polak-ribiere"`` is PR+,
+    :math:`\beta_t = \max(\beta_t^{PR}, 0)`, which restarts by itself when the new gradient
+    undoes the old one (Powell 1986; Gilbert & Nocedal 1992); a direction that is not a
+    descent direction, :math:`g_t^\top \rho_t \ge 0`, is replaced by :math:`-g_t`; and the
+    first trial step is :math:`\min(\epsilon, 2.02 (J_t - J_{t-1}) / g_t^\top \rho_t)`,
+    the step that would repeat the last decrease (Nocedal & Wright, eq. 3.60), because
+    :math:`\rho_t` has no natural unit length. The search asks for
+    :math:`|\phi'(\epsilon)| \le 0.4\,|\phi'(0)|` (:math:`c_2 = 0.4`, below the 1/2 that
+    Fletcher–Reeves needs to guarantee descent). The notes swap the two names; the box's
+    formula is Polak–Ribière's. On a quadratic with exact line searches both choices give
+    linear CG, :func:`optnotes.conjugate_gradient`, which needs at most :math:`n` steps.
+
+    **Differences from scipy.** ``scipy.optimize.minimize(method="CG")`` is PR+ with the
+    same initial-step guess, a Moré–Thuente search with :math:`c_2 = 0.4` plus a
+    sufficient-descent test on the next direction, and stops on :math:`\|g\|_\infty` by
+    default (``norm=2`` gives the test used here). ``torch.optim`` has no nonlinear CG.
+
+    Args:
+        params: an iterable of tensors or of param-group dicts (all with the same values).
+        beta: ``"polak-ribiere"`` (PR+) or ``"fletcher-reeves"``.
+        restart_every: :math:`k`, reset :math:`\beta_t = 0` every :math:`k` iterations;
+            ``None`` never resets periodically.
+        lr: the first trial step :math:`\epsilon` of each line search (the step itself
+            when ``line_search_fn=None``).
+        max_iter: iterations per ``step()``.
+        max_eval: evaluations per ``step()`` (default ``max_iter * 5 // 4``).
+        tolerance_grad: stop when :math:`\|g\|_2 \le` this.
+        tolerance_change: stop when :math:`\|\epsilon^* d\|_\infty` or the change of the
+            loss falls below this.
+        line_search_fn: ``"strong_wolfe"`` or ``None`` (fixed steps of ``lr``).
+
+    References: Fletcher & Reeves (1964); Polak & Ribière (1969); Powell (1977, 1986);
+    Gilbert & Nocedal (1992); Nocedal & Wright (2006), chapter 5; Goodfellow, Bengio &
+    Courville (2016), section 8.6.2.
+    """
+
+    _c2 = 0.4
+
+    def __init__(self, params, lr: float = 1.0, beta: str = "polak-ribiere",
+                 restart_every: int | None = None, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+                 line_search_fn: str | None = "strong_wolfe"):
+        super().__init__(params, dict(lr=lr, beta=beta, restart_every=restart_every,
+                                      max_iter=max_iter, max_eval=max_eval,
+                                      tolerance_grad=tolerance_grad,
+                                      tolerance_change=tolerance_change,
+                                      line_search_fn=line_search_fn))
+
+    def check_method_group(self, group: dict) -> None:
+        if group["beta"] not in ("polak-ribiere", "fletcher-reeves"):
+            raise ValueError(f"beta must be 'polak-ribiere' or 'fletcher-reeves', got {group['beta']!r}")
+        if group["restart_every"] is not None:
+            group["restart_every"] = _checks.positive_int("restart_every", group["restart_every"])
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Up to ``max_iter`` iterations of Algorithm 8.9; returns the first ``closure()``."""
+        self._check_closure("ConjugateGradient", closure)
+        group, state = self._group(), self._state()
+        max_iter, lr, k = group["max_iter"], group["lr"], group["restart_every"]
+        max_eval = group["max_eval"] or max_iter * 5 // 4
+        ev = self._evaluate(closure)  # g_t ← ∇J(θ_t)
+        loss, evals = ev.loss, 1
+        for it in range(max_iter):
+            if self._small(ev, group):
+                break
+            state["n_iter"] += 1
+            t, g = state["n_iter"], ev.g
+            if t == 1:
+                beta = 0.0  # ρ_0 = 0, g_0 = 0
+            elif group["beta"] == "fletcher-reeves":
+                beta = float(g.dot(g) / state["g"].dot(state["g"]))  # β_t = gₜᵀgₜ / gₜ₋₁ᵀgₜ₋₁
+            else:  # β_t = max((gₜ − gₜ₋₁)ᵀgₜ / gₜ₋₁ᵀgₜ₋₁, 0)
+                beta = max(float((g - state["g"]).dot(g) / state["g"].dot(state["g"])), 0.0)
+            if k is not None and t % k == 0:
+                beta = 0.0  # reset β_t every k iterations
+            rho = -g if beta == 0.0 else -g + beta * state["rho"]  # ρ_t = −g_t + β_t ρ_{t−1}
+            gtd = float(g.dot(rho))
+            if gtd >= 0:
+                rho, gtd = -g, -float(g.dot(g))  # not a descent direction: restart along −g
+            if gtd > -group["tolerance_change"]:
+                break
+            if t == 1:
+                eps = _first_trial(g, lr)
+            else:  # the step that repeats the last decrease, at most ε
+                eps = min(lr, 2.02 * (ev.f - state["f"]) / gtd) if ev.f < state["f"] else lr
+            # ε* ≈ argmin_ε J(θ_t + ερ_t);  θ_{t+1} = θ_t + ε* ρ_t
+            eps, new, used = self._move(closure, ev, rho, eps, group, max_eval - evals)
+            evals += used
+            state.update(rho=rho, g=g, f=ev.f)
+            if new is None:
+                if it == max_iter - 1:
+                    break
+                new, evals = self._evaluate(closure), evals + 1
+            stop = evals >= max_eval or self._stalled(new, ev.f, eps, rho, group)
+            ev = new
+            if stop:
+                break
+        return loss
+
+
+class BFGS(FlatOptimizer):
+    r"""BFGS: a line-search method whose direction is :math:`-M_t g_t`, with :math:`M_t`
+    an approximation of :math:`H^{-1}` refined by a rank-two update after every step.
+
+    Notation: the inverse-Hessian approximation :math:`M_t` (an :math:`n \times n` matrix,
+    :math:`O(n^2)` memory) is the state ``"M"``; :math:`s = \theta_{t+1} - \theta_t`,
+    :math:`y = g_{t+1} - g_t`; the step :math:`\epsilon^*` comes from the strong Wolfe
+    search (:math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`). The notes write the direction as
+    :math:`M_t g_t`; the minus sign makes it point downhill:
+
+    .. math::
+
+        d_t = -M_t g_t, \qquad
+        \epsilon^* \approx \operatorname{argmin}_\epsilon J(\theta_t + \epsilon d_t), \qquad
+        \theta_{t+1} = \theta_t + \epsilon^* d_t, \qquad
+        M_{t+1} = \Bigl(I - \frac{s y^\top}{y^\top s}\Bigr) M_t
+                  \Bigl(I - \frac{y s^\top}{y^\top s}\Bigr) + \frac{s s^\top}{y^\top s} .
+
+    :math:`M_0 = I`, so the first step is along :math:`-g` with length
+    :math:`\min(1, 1/\|g\|_1)\,\epsilon`; before the first update :math:`M` is rescaled
+    to :math:`\tfrac{y^\top s}{y^\top y} I` (Nocedal & Wright, eq. 6.20). A pair with
+    :math:`y^\top s \le 10^{-10}` is skipped, so :math:`M` stays positive definite.
+
+    **Differences from scipy.** ``scipy.optimize.minimize(method="BFGS")`` makes the same
+    update without the rescaling of :math:`M_0`, starts each search at :math:`1`
+    (the first from a guess based on :math:`\|g\|`), uses the Moré–Thuente search, and
+    stops on :math:`\|g\|_\infty` by default (``norm=2`` gives the test here).
+    ``torch.optim`` has only the limited-memory version.
+
+    Args:
+        params: an iterable of tensors or of param-group dicts (all with the same values).
+        lr: the first trial step :math:`\epsilon` of each line search (the step itself
+            when ``line_search_fn=None``).
+        max_iter: iterations per ``step()``.
+        max_eval: evaluations per ``step()`` (default ``max_iter * 5 // 4``).
+        tolerance_grad: stop when :math:`\|g\|_2 \le` this.
+        tolerance_change: stop when :math:`\|\epsilon^* d\|_\infty` or the change of the
+            loss falls below this.
+        line_search_fn: ``"strong_wolfe"`` or ``None`` (fixed steps of ``lr``).
+
+    References: Broyden (1970); Fletcher (1970); Goldfarb (1970); Shanno (1970);
+    Nocedal & Wright (2006), section 6.1; Goodfellow, Bengio & Courville (2016), 8.6.3.
+    """
+
+    def __init__(self, params, lr: float = 1.0, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+                 line_search_fn: str | None = "strong_wolfe"):
+        super().__init__(params, dict(lr=lr, max_iter=max_iter, max_eval=max_eval,
+                                      tolerance_grad=tolerance_grad,
+                                      tolerance_change=tolerance_change,
+                                      line_search_fn=line_search_fn))
+
+    def check_method_group(self, group: dict) -> None:
+        pass
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Up to ``max_iter`` BFGS iterations; returns the first ``closure()``."""
+        self._check_closure("BFGS", closure)
+        group, state = self._group(), self._state()
+        max_iter, lr = group["max_iter"], group["lr"]
+        max_eval = group["max_eval"] or max_iter * 5 // 4
+        ev = self._evaluate(closure)  # g_t ← ∇J(θ_t)
+        loss, evals = ev.loss, 1
+        for it in range(max_iter):
+            if self._small(ev, group):
+                break
+            state["n_iter"] += 1
+            g = ev.g
+            if state["n_iter"] == 1:
+                state["M"], state["scaled"] = torch.eye(g.numel(), dtype=g.dtype, device=g.device), False
+            else:
+                M = state["M"]
+                s = state["d"] * state["t"]  # s = θ_{t+1} − θ_t
+                y = g - state["g"]  # y = g_{t+1} − g_t
+                ys = float(y.dot(s))
+                if ys > 1e-10:
+                    if not state["scaled"]:  # M_0 ← (yᵀs / yᵀy) I
+                        M.mul_(ys / float(y.dot(y)))
+                        state["scaled"] = True
+                    # M ← (I − ρ s yᵀ) M (I − ρ y sᵀ) + ρ s sᵀ,  ρ = 1/yᵀs, expanded:
+                    # M ← M − ρ (s (My)ᵀ + (My) sᵀ) + (ρ² yᵀMy + ρ) s sᵀ
+                    rho, My = 1.0 / ys, M @ y
+                    M.addr_(s, My, alpha=-rho).addr_(My, s, alpha=-rho)
+                    M.addr_(s, s, alpha=rho * rho * float(y.dot(My)) + rho)
+            d = -(state["M"] @ g)  # d_t = −M_t g_t
+            if float(g.dot(d)) > -group["tolerance_change"]:
+                break
+            t = _first_trial(g, lr) if state["n_iter"] == 1 else lr
+            # ε* ≈ argmin_ε J(θ_t + ε d_t);  θ_{t+1} = θ_t + ε* d_t
+            t, new, used = self._move(closure, ev, d, t, group, max_eval - evals)
+            evals += used
+            state.update(d=d, t=t, g=g)
+            if new is None:
+                if it == max_iter - 1:
+                    break
+                new, evals = self._evaluate(closure), evals + 1
+            stop = evals >= max_eval or self._stalled(new, ev.f, t, d, group)
+            ev = new
+            if stop:
+                break
+        return loss
+
+
+class LBFGS(FlatOptimizer):
+    r"""L-BFGS: BFGS that never stores :math:`M`, but applies it to :math:`g` from the
+    last :math:`l` pairs :math:`(s, y)` with the two-loop recursion (:math:`O(ln)` memory).
+
+    Notation: the history size :math:`l` is ``history_size``; the pairs
+    :math:`s_i = \theta_{i+1} - \theta_i`, :math:`y_i = g_{i+1} - g_i` and
+    :math:`\rho_i = 1/y_i^\top s_i` are the state lists ``"s"``, ``"y"``, ``"rho"``; the
+    initial matrix :math:`M^0 = \gamma I`, :math:`\gamma = s^\top y / y^\top y` of the
+    newest pair, has :math:`\gamma` in ``"gamma"``. The notes' :math:`M^{t-1} = I`
+    becomes this scaled identity (Nocedal & Wright, eq. 7.20). Algorithm 7.4 of Nocedal
+    & Wright, newest pair :math:`k-1`:
+
+    .. math::
+
+        q \leftarrow g; \quad
+        a_i \leftarrow \rho_i s_i^\top q,\; q \leftarrow q - a_i y_i \;\;
+        (i = k-1, \dots, k-l); \quad
+        r \leftarrow \gamma q; \quad
+        b \leftarrow \rho_i y_i^\top r,\; r \leftarrow r + (a_i - b) s_i \;\;
+        (i = k-l, \dots, k-1); \quad
+        d = -r, \quad \theta \leftarrow \theta + \epsilon^* d .
+
+    The first direction is :math:`-g` with step :math:`\min(1, 1/\|g\|_1)\,\epsilon`,
+    later searches start at :math:`\epsilon`, and a pair with
+    :math:`y^\top s \le 10^{-10}` is not stored.
+
+    **Differences from PyTorch and scipy.** With ``line_search_fn="strong_wolfe"``,
+    ``torch.optim.LBFGS`` makes the same choices (first step, pair skipping,
+    :math:`\gamma`, a cubic-interpolation Wolfe search ported from minFunc); the searches
+    differ in two details (see :func:`~optnotes.line_search.strong_wolfe`) and
+    torch tests :math:`\|g\|_\infty`, not :math:`\|g\|_2`, so the iterates agree to
+    rounding until a search hits one of those details. torch's default is
+    ``line_search_fn=None`` and ``history_size=100``; each extra ``step()`` call
+    re-evaluates the closure, as here. ``scipy``'s ``L-BFGS-B`` (with ``maxcor`` as
+    :math:`l`, default 10) handles bounds, uses the Moré–Thuente search, and stops on the
+    projected gradient's :math:`\|\cdot\|_\infty` (``gtol``) or on a relative decrease of
+    :math:`J` (``ftol``).
+
+    Args:
+        params: an iterable of tensors or of param-group dicts (all with the same values).
+        history_size: :math:`l \ge 1`.
+        lr: the first trial step :math:`\epsilon` of each line search (the step itself
+            when ``line_search_fn=None``).
+        max_iter: iterations per ``step()``.
+        max_eval: evaluations per ``step()`` (default ``max_iter * 5 // 4``).
+        tolerance_grad: stop when :math:`\|g\|_2 \le` this.
+        tolerance_change: stop when :math:`\|\epsilon^* d\|_\infty` or the change of the
+            loss falls below this.
+        line_search_fn: ``"strong_wolfe"`` or ``None`` (fixed steps of ``lr``).
+
+    References: Nocedal (1980); Liu & Nocedal (1989); Nocedal & Wright (2006), section
+    7.2; Goodfellow, Bengio & Courville (2016), section 8.6.3.
+    """
+
+    def __init__(self, params, lr: float = 1.0, history_size: int = 10, max_iter: int = 20,
+                 max_eval: int | None = None, tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, line_search_fn: str | None = "strong_wolfe"):
+        super().__init__(params, dict(lr=lr, history_size=history_size, max_iter=max_iter,
+                                      max_eval=max_eval, tolerance_grad=tolerance_grad,
+                                      tolerance_change=tolerance_change,
+                                      line_search_fn=line_search_fn))
+
+    def check_method_group(self, group: dict) -> None:
+        group["history_size"] = _checks.positive_int("history_size", group["history_size"])
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Up to ``max_iter`` L-BFGS iterations; returns the first ``closure()``."""
+        self._check_closure("LBFGS", closure)
+        group, state = self._group(), self._state()
+        max_iter, lr, l = group["max_iter"], group["lr"], group["history_size"]
+        max_eval = group["max_eval"] or max_iter * 5 // 4
+        ev = self._evaluate(closure)  # g ← ∇J(θ)
+        loss, evals = ev.loss, 1
+        for it in range(max_iter):
+            if self._small(ev, group):
+                break
+            state["n_iter"] += 1
+            g = ev.g
+            if state["n_iter"] == 1:
+                state.update(s=[], y=[], rho=[], gamma=1.0)
+            else:
+                s = state["d"] * state["t"]  # s = θ_{k} − θ_{k−1}
+                y = g - state["g"]  # y = g_k − g_{k−1}
+                ys = float(y.dot(s))
+                if ys > 1e-10:
+                    if len(state["s"]) == l:  # forget the oldest pair
+                        for key in ("s", "y", "rho"):
+                            state[key].pop(0)
+                    state["s"].append(s)
+                    state["y"].append(y)
+                    state["rho"].append(1.0 / ys)  # ρ = 1/yᵀs
+                    state["gamma"] = ys / float(y.dot(y))  # γ = sᵀy / yᵀy
+            pairs = list(zip(state["s"], state["y"], state["rho"]))
+            q, a = g.clone(), []  # q ← g
+            for s_i, y_i, rho_i in reversed(pairs):  # i = k−1, …, k−l
+                a.append(rho_i * float(s_i.dot(q)))  # a_i ← ρ_i s_iᵀ q
+                q.add_(y_i, alpha=-a[-1])  # q ← q − a_i y_i
+            r = q.mul_(state["gamma"])  # r ← γ q
+            for (s_i, y_i, rho_i), a_i in zip(pairs, reversed(a)):  # i = k−l, …, k−1
+                b = rho_i * float(y_i.dot(r))  # b ← ρ_i y_iᵀ r
+                r.add_(s_i, alpha=a_i - b)  # r ← r + (a_i − b) s_i
+            d = r.neg_()  # d = −r
+            if float(g.dot(d)) > -group["tolerance_change"]:
+                break
+            t = _first_trial(g, lr) if state["n_iter"] == 1 else lr
+            t, new, used = self._move(closure, ev, d, t, group, max_eval - evals)  # θ ← θ + ε* d
+            evals += used
+            state.update(d=d, t=t, g=g)
+            if new is None:
+                if it == max_iter - 1:
+                    break
+                new, evals = self._evaluate(closure), evals + 1
+            stop = evals >= max_eval or self._stalled(new, ev.f, t, d, group)
+            ev = new
+            if stop:
+                break
+        return loss
