@@ -45,6 +45,13 @@ class Optimizer(torch.optim.Optimizer):
             return torch._foreach_add(g, theta, alpha=group["weight_decay"])
         return g
 
+    def _groups(self):
+        """Each param group with gradients, as ``(group, θ, g)``; g includes λθ if weight_decay."""
+        for group in self.param_groups:
+            theta, g = self._params_with_grad(group)
+            if theta:
+                yield group, theta, self._decayed(theta, g, group)
+
     def _params_with_grad(self, group: dict) -> tuple[list, list]:
         """The group's parameters that have a gradient, and those gradients."""
         params, grads = [], []

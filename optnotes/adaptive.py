@@ -95,10 +95,7 @@ class DeltaBarDelta(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group in self.param_groups:
-            w, g = self._params_with_grad(group)
-            if not w:
-                continue
+        for group, w, g in self._groups():
             kappa, phi, theta = group["kappa"], group["phi"], group["theta"]
             eps = []
             for p in w:
@@ -167,12 +164,8 @@ class AdaGrad(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group in self.param_groups:
-            theta, g = self._params_with_grad(group)
-            if not theta:
-                continue
+        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
             eps, delta = group["lr"], group["eps"]
-            g = self._decayed(theta, g, group)  # g ← g + λθ
             r = self._state_tensors(theta, "r")
             torch._foreach_addcmul_(r, g, g)  # r ← r + g⊙g
             denom = torch._foreach_sqrt(r)  # Δθ ← −ε/(δ + √r) ⊙ g
@@ -281,12 +274,8 @@ class RMSProp(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group in self.param_groups:
-            theta, g = self._params_with_grad(group)
-            if not theta:
-                continue
+        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
             eps, rho, delta, alpha = group["lr"], group["rho"], group["eps"], group["momentum"]
-            g = self._decayed(theta, g, group)  # g ← g + λθ
             r = self._state_tensors(theta, "r")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho)
@@ -370,12 +359,8 @@ class AdaDelta(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group in self.param_groups:
-            theta, g = self._params_with_grad(group)
-            if not theta:
-                continue
+        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
             eps, rho, delta = group["lr"], group["rho"], group["eps"]
-            g = self._decayed(theta, g, group)  # g ← g + λθ
             r = self._state_tensors(theta, "r")
             s = self._state_tensors(theta, "s")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
@@ -457,12 +442,8 @@ class Adam(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group in self.param_groups:
-            theta, g = self._params_with_grad(group)
-            if not theta:
-                continue
+        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
             eps, (rho1, rho2), delta = group["lr"], group["betas"], group["eps"]
-            g = self._decayed(theta, g, group)  # g ← g + λθ
             s = self._state_tensors(theta, "s")
             r = self._state_tensors(theta, "r")
             t = []
@@ -476,5 +457,6 @@ class Adam(Optimizer):
             torch._foreach_sqrt_(r_hat)  # √r̂ + δ
             torch._foreach_add_(r_hat, delta)
             # ŝ ← s/(1−ρ1^t) and θ ← θ − ε ŝ/(√r̂ + δ) in one pass: 1/(1−ρ1^t) joins ε
+            # in the scalar, as torch.optim.Adam does, which saves a pass over memory
             torch._foreach_addcdiv_(theta, s, r_hat, [-eps / (1.0 - rho1**k) for k in t])
         return loss

@@ -96,12 +96,8 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group in self.param_groups:
-            theta, g = self._params_with_grad(group)
-            if not theta:
-                continue
+        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
             eps, alpha = group["lr"], group["momentum"]
-            g = self._decayed(theta, g, group)  # g ← g + λθ
             if alpha == 0 and not group["keep_velocity"]:
                 torch._foreach_add_(theta, g, alpha=-eps)  # θ ← θ − εg
                 continue
