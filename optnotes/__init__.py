@@ -4,9 +4,12 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 ``torch.optim.lr_scheduler.LRScheduler``.
 """
 
-from . import data, objectives, plot, schedules, train
+from . import curvature, data, line_search, objectives, plot, schedules, train
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
+from .natural import NaturalGradient
+from .quasi_newton import BFGS, LBFGS, ConjugateGradient
+from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
 from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
 from .train import History, Trajectory, evaluate, minimize
@@ -14,9 +17,11 @@ from .train import History, Trajectory, evaluate, minimize
 __all__ = [
     "SGD",
     "DeltaBarDelta", "AdaGrad", "RMSProp", "AdaDelta", "Adam",
+    "Newton", "NewtonCG", "SaddleFreeNewton", "ConjugateGradient", "BFGS", "LBFGS",
+    "NaturalGradient", "conjugate_gradient",
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
-    "data", "objectives", "plot", "schedules", "train",
+    "curvature", "data", "line_search", "objectives", "plot", "schedules", "train",
 ]
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ the closure's ``loss.backward()`` runs as ``loss.backward(create_graph=True)``. 
 gradients then keep their graph, and :math:`Hv = \nabla_\theta (g^\top v)` is one more
 backward pass through it (double backward, Pearlmutter 1994) — with the very closure
 ``torch.optim.LBFGS`` takes. ``curvature.py`` computes the same products for a function
-of a flat vector with ``torch.func`` (forward-over-reverse).
+of a flat vector with ``torch.func``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ class CreateGraph(TorchFunctionMode):
         if func is torch.Tensor.backward:
             kwargs["create_graph"] = True
         return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _create_graph():
+    """:class:`CreateGraph`, without torch's warning that ``backward(create_graph=True)``
+    makes a reference cycle (:meth:`FlatOptimizer._evaluate` breaks it)."""
+    with warnings.catch_warnings(), CreateGraph():
+        warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph")
+        yield
 
 
 class FlatOptimizer(Optimizer):
@@ -97,11 +106,11 @@ class FlatOptimizer(Optimizer):
             self._same_as_first(group)
         return self.param_groups[0]
 
-    @staticmethod
-    def _check_closure(name: str, closure) -> None:
+    def _check_closure(self, closure) -> None:
         if not callable(closure):
-            raise TypeError(f"{name}.step needs closure, a function that re-evaluates the model "
-                            f"and returns the loss (as for torch.optim.LBFGS); got closure={closure!r}")
+            raise TypeError(f"{type(self).__name__}.step needs closure, a function that "
+                            "re-evaluates the model and returns the loss (as for "
+                            f"torch.optim.LBFGS); got closure={closure!r}")
 
     # --- the flat vector θ -----------------------------------------------------------------
 
@@ -147,12 +156,7 @@ class FlatOptimizer(Optimizer):
         params = self._params()
         for p in params:
             p.grad = None
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(torch.enable_grad())
-            if graph:
-                stack.enter_context(warnings.catch_warnings())
-                warnings.filterwarnings("ignore", message=r"Using backward\(\) with create_graph")
-                stack.enter_context(CreateGraph())
+        with torch.enable_grad(), (_create_graph() if graph else contextlib.nullcontext()):
             loss = closure()
             grads = [p.grad for p in params]
             if all(g is None for g in grads):  # the closure returned the loss without backward()
@@ -160,10 +164,18 @@ class FlatOptimizer(Optimizer):
                     raise TypeError("the closure must return the loss as a tensor that depends on "
                                     f"the parameters, got {loss!r}")
                 grads = list(torch.autograd.grad(loss, params, create_graph=graph, allow_unused=True))
+            elif graph and not any(g is not None and g.requires_grad for g in grads):
+                raise RuntimeError(
+                    f"{type(self).__name__} needs the graph of the gradient for Hessian-vector "
+                    "products, but the closure's gradients have none: let the closure call "
+                    "loss.backward() (run here with create_graph=True) or return the loss without "
+                    "calling backward(); torch.autograd.backward/grad inside it cannot be "
+                    "intercepted. (A loss linear in the parameters has H = 0 and no Newton step.)")
         for p, g in zip(params, grads):
             p.grad = None if g is None else g.detach()  # also breaks the p → p.grad → graph cycle
         self._state()["func_evals"] += 1
-        return Evaluation(loss, float(loss), self._flat([p.grad for p in params], params),
+        f = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        return Evaluation(loss, f, self._flat([p.grad for p in params], params),
                           grads if graph else None)
 
     def _hvp(self, ev: Evaluation) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -222,25 +234,28 @@ class FlatOptimizer(Optimizer):
         if group["line_search_fn"] is None:
             self._add(params, t, d)
             return t, None, 0
-        x = self._get(params)
-        trials = {}
+        x, trials, last = self._get(params), {}, []
 
         def evaluate(s: float):
-            self._set(params, x + s * d)
+            self._set(params, torch.add(x, d, alpha=s))  # θ + s d
             trials[s] = self._evaluate(closure, graph)
+            last.append(s)
             return trials[s].f, trials[s].g
 
+        # at most 25 trials; the search keeps its own interval tolerance (1e-9, as torch)
         t, _, _, evals = strong_wolfe(evaluate, t, ev.f, ev.g, d, c2=self._c2,
-                                      max_evals=max(1, min(25, budget)),
-                                      tolerance_change=group["tolerance_change"])
-        self._set(params, x + t * d)
-        return t, trials.get(t, ev), evals
+                                      max_evals=max(1, min(25, budget)))
+        if t == last[-1]:  # θ is already there, and a kept graph is still valid
+            return t, trials[t], evals
+        self._set(params, torch.add(x, d, alpha=t))  # back to an earlier trial (or to t = 0)
+        # moving θ in place invalidates the graph kept for Hessian-vector products
+        return t, (None if graph else trials.get(t, ev)), evals
 
     @staticmethod
     def _stalled(ev: Evaluation, f_prev: float, t: float, d: torch.Tensor, group: dict) -> bool:
         """The lack-of-progress tests of ``torch.optim.LBFGS``: a tiny step or a tiny change."""
         tol = group["tolerance_change"]
-        return float((t * d).abs().max()) <= tol or abs(ev.f - f_prev) < tol
+        return abs(t) * float(d.abs().max()) <= tol or abs(ev.f - f_prev) < tol
 
     @staticmethod
     def _small(ev: Evaluation, group: dict) -> bool:

@@ -5,8 +5,8 @@ monitor of :math:`g^\top g` against :math:`g^\top H g`.
 Every tool takes a function ``f`` of one flat vector ``x`` (a plain test function such as
 ``optnotes.objectives.rosenbrock(10)``, or a model turned into one by :func:`flat_loss` or
 :func:`flat_output`) and works on ``x``'s device and dtype. Products use ``torch.func``:
-:math:`Hv` is forward-mode differentiation of the gradient (``jvp`` of ``grad``), at about
-the cost of two gradients, and never forms :math:`H`; only :func:`hessian` does.
+:math:`Hv` differentiates the gradient once more (``vjp`` of ``grad``), at about the cost
+of two gradients, and never forms :math:`H`; only :func:`hessian` does.
 
 Example, the largest and smallest curvature of a small model's loss::
 
@@ -62,9 +62,17 @@ def flat_loss(model: torch.nn.Module, loss_fn: Callable, inputs: torch.Tensor,
 # --- Hessian and Gauss–Newton products -------------------------------------------------------
 
 def hvp(f: Callable, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    r"""The Hessian-vector product :math:`\nabla^2 f(x)\, v`, as the directional derivative
-    of the gradient (forward-over-reverse: ``torch.func.jvp`` of ``torch.func.grad``)."""
-    return jvp(grad(f), (x,), (v,))[1]
+    r"""The Hessian-vector product :math:`\nabla^2 f(x)\, v`, by differentiating the gradient
+    once more: :math:`\nabla_x (\nabla f(x)^\top v)`, a ``torch.func.vjp`` of
+    ``torch.func.grad`` (reverse-over-reverse; :math:`H` is symmetric, so
+    :math:`v^\top H = (Hv)^\top`).
+
+    Forward-over-reverse (``torch.func.jvp`` of ``torch.func.grad``) computes the same and
+    keeps less in memory, but needs a forward-mode rule for every backward formula;
+    in torch 2.13 ``torch.nn.functional.mse_loss`` fails there ("ZeroTensors are
+    immutable"), so the reverse-mode form is used.
+    """
+    return vjp(grad(f), x)[1](v)[0]
 
 
 def hessian(f: Callable, x: torch.Tensor) -> torch.Tensor:
@@ -253,6 +261,6 @@ def taylor_monitor(f: Callable, x: torch.Tensor, lr: float) -> TaylorTerms:
     :math:`Hg` costs one :func:`hvp`. Returns both terms as a :class:`TaylorTerms`.
     """
     lr = _checks.nonnegative("lr", lr)
-    g = grad(f)(x)
-    _, Hg = jvp(grad(f), (x,), (g,))  # H g
+    g, hvp_at_x = vjp(grad(f), x)
+    Hg = hvp_at_x(g)[0]  # H g
     return TaylorTerms(g.dot(g), g.dot(Hg), lr)

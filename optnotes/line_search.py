@@ -27,13 +27,17 @@ def cubic_minimizer(a: float, fa: float, da: float, b: float, fb: float, db: flo
     """
     if a == b:
         return min(max(a, lo), hi)
+    if a > b:  # anchor the formula at the larger point
+        a, fa, da, b, fb, db = b, fb, db, a, fa, da
     d1 = da + db - 3.0 * (fa - fb) / (a - b)
     disc = d1 * d1 - da * db
-    d2 = math.copysign(math.sqrt(max(disc, 0.0)), b - a)
-    denominator = db - da + 2.0 * d2
-    if disc < 0 or denominator == 0:
+    if disc < 0:
         return 0.5 * (lo + hi)
-    t = b - (b - a) * (db + d2 - d1) / denominator
+    d2 = math.sqrt(disc)
+    denominator = db - da + 2.0 * d2
+    if denominator == 0:
+        return 0.5 * (lo + hi)
+    t = b - (b - a) * ((db + d2 - d1) / denominator)
     return min(max(t, lo), hi)
 
 

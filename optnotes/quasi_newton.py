@@ -9,6 +9,12 @@ loss falls below ``tolerance_change``, or after ``max_eval`` evaluations. The st
 first parameter counts the evaluations (``"func_evals"``) and iterations (``"n_iter"``)
 and holds the history, so ``state_dict()`` / ``load_state_dict()`` continue a run exactly.
 
+The closure is the one ``torch.optim.LBFGS`` takes (it zeroes the gradients, computes the
+loss, calls ``loss.backward()`` and returns the loss; it may also return the loss without
+calling ``backward()``). The vector :math:`\theta` holds every parameter of every group,
+in order, so all groups must carry the same hyperparameters; a parameter whose gradient
+stays ``None`` does not move.
+
 Chapter: *Second-order methods* (``chapters/06_second_order``).
 """
 
@@ -45,15 +51,18 @@ class ConjugateGradient(FlatOptimizer):
         \epsilon^* \approx \operatorname{argmin}_\epsilon J(\theta_t + \epsilon \rho_t),
         \qquad \theta_{t+1} = \theta_t + \epsilon^* \rho_t .
 
-    Three standard safeguards, none in the notes' box: ``"polak-ribiere"`` is PR+,
+    Standard safeguards, none in the notes' box: ``"polak-ribiere"`` is PR+,
     :math:`\beta_t = \max(\beta_t^{PR}, 0)`, which restarts by itself when the new gradient
-    undoes the old one (Powell 1986; Gilbert & Nocedal 1992); a direction that is not a
+    undoes the old one (Powell 1986; Gilbert & Nocedal 1992); ``"fletcher-reeves"``
+    restarts when :math:`|g_t^\top g_{t-1}| \ge 0.1\, g_t^\top g_t` (Powell 1977), without
+    which it creeps along Rosenbrock's valley in tiny steps; a direction that is not a
     descent direction, :math:`g_t^\top \rho_t \ge 0`, is replaced by :math:`-g_t`; and the
     first trial step is :math:`\min(\epsilon, 2.02 (J_t - J_{t-1}) / g_t^\top \rho_t)`,
     the step that would repeat the last decrease (Nocedal & Wright, eq. 3.60), because
     :math:`\rho_t` has no natural unit length. The search asks for
-    :math:`|\phi'(\epsilon)| \le 0.4\,|\phi'(0)|` (:math:`c_2 = 0.4`, below the 1/2 that
-    Fletcher–Reeves needs to guarantee descent). The notes swap the two names; the box's
+    :math:`|\phi'(\epsilon)| \le 0.1\,|\phi'(0)|` (:math:`c_2 = 0.1`, a nearly exact
+    search, as Nocedal & Wright advise for CG; below the 1/2 that Fletcher–Reeves needs
+    to guarantee descent). The notes swap the two names; the box's
     formula is Polak–Ribière's. On a quadratic with exact line searches both choices give
     linear CG, :func:`optnotes.conjugate_gradient`, which needs at most :math:`n` steps.
 
@@ -81,7 +90,7 @@ class ConjugateGradient(FlatOptimizer):
     Courville (2016), section 8.6.2.
     """
 
-    _c2 = 0.4
+    _c2 = 0.1
 
     def __init__(self, params, lr: float = 1.0, beta: str = "polak-ribiere",
                  restart_every: int | None = None, max_iter: int = 20, max_eval: int | None = None,
@@ -102,7 +111,7 @@ class ConjugateGradient(FlatOptimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """Up to ``max_iter`` iterations of Algorithm 8.9; returns the first ``closure()``."""
-        self._check_closure("ConjugateGradient", closure)
+        self._check_closure(closure)
         group, state = self._group(), self._state()
         max_iter, lr, k = group["max_iter"], group["lr"], group["restart_every"]
         max_eval = group["max_eval"] or max_iter * 5 // 4
@@ -117,6 +126,8 @@ class ConjugateGradient(FlatOptimizer):
                 beta = 0.0  # ρ_0 = 0, g_0 = 0
             elif group["beta"] == "fletcher-reeves":
                 beta = float(g.dot(g) / state["g"].dot(state["g"]))  # β_t = gₜᵀgₜ / gₜ₋₁ᵀgₜ₋₁
+                if abs(float(g.dot(state["g"]))) >= 0.1 * float(g.dot(g)):
+                    beta = 0.0  # Powell's restart: g_t and g_{t−1} far from orthogonal
             else:  # β_t = max((gₜ − gₜ₋₁)ᵀgₜ / gₜ₋₁ᵀgₜ₋₁, 0)
                 beta = max(float((g - state["g"]).dot(g) / state["g"].dot(state["g"])), 0.0)
             if k is not None and t % k == 0:
@@ -204,7 +215,7 @@ class BFGS(FlatOptimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """Up to ``max_iter`` BFGS iterations; returns the first ``closure()``."""
-        self._check_closure("BFGS", closure)
+        self._check_closure(closure)
         group, state = self._group(), self._state()
         max_iter, lr = group["max_iter"], group["lr"]
         max_eval = group["max_eval"] or max_iter * 5 // 4
@@ -256,7 +267,8 @@ class LBFGS(FlatOptimizer):
 
     Notation: the history size :math:`l` is ``history_size``; the pairs
     :math:`s_i = \theta_{i+1} - \theta_i`, :math:`y_i = g_{i+1} - g_i` and
-    :math:`\rho_i = 1/y_i^\top s_i` are the state lists ``"s"``, ``"y"``, ``"rho"``; the
+    :math:`\rho_i = 1/y_i^\top s_i` are the rows of the state tensors ``"s"``, ``"y"``
+    (:math:`l \times n`, oldest first) and the entries of ``"rho"``; the
     initial matrix :math:`M^0 = \gamma I`, :math:`\gamma = s^\top y / y^\top y` of the
     newest pair, has :math:`\gamma` in ``"gamma"``. The notes' :math:`M^{t-1} = I`
     becomes this scaled identity (Nocedal & Wright, eq. 7.20). Algorithm 7.4 of Nocedal
@@ -318,7 +330,7 @@ class LBFGS(FlatOptimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """Up to ``max_iter`` L-BFGS iterations; returns the first ``closure()``."""
-        self._check_closure("LBFGS", closure)
+        self._check_closure(closure)
         group, state = self._group(), self._state()
         max_iter, lr, l = group["max_iter"], group["lr"], group["history_size"]
         max_eval = group["max_eval"] or max_iter * 5 // 4
@@ -329,29 +341,27 @@ class LBFGS(FlatOptimizer):
                 break
             state["n_iter"] += 1
             g = ev.g
-            if state["n_iter"] == 1:
-                state.update(s=[], y=[], rho=[], gamma=1.0)
+            if state["n_iter"] == 1:  # no pairs yet: M⁰ = I
+                empty = g.new_zeros(0, g.numel())
+                state.update(s=empty, y=empty, rho=g.new_zeros(0), gamma=1.0)
             else:
                 s = state["d"] * state["t"]  # s = θ_{k} − θ_{k−1}
                 y = g - state["g"]  # y = g_k − g_{k−1}
-                ys = float(y.dot(s))
-                if ys > 1e-10:
-                    if len(state["s"]) == l:  # forget the oldest pair
-                        for key in ("s", "y", "rho"):
-                            state[key].pop(0)
-                    state["s"].append(s)
-                    state["y"].append(y)
-                    state["rho"].append(1.0 / ys)  # ρ = 1/yᵀs
-                    state["gamma"] = ys / float(y.dot(y))  # γ = sᵀy / yᵀy
-            pairs = list(zip(state["s"], state["y"], state["rho"]))
-            q, a = g.clone(), []  # q ← g
-            for s_i, y_i, rho_i in reversed(pairs):  # i = k−1, …, k−l
-                a.append(rho_i * float(s_i.dot(q)))  # a_i ← ρ_i s_iᵀ q
-                q.add_(y_i, alpha=-a[-1])  # q ← q − a_i y_i
+                ys = y.dot(s)
+                if float(ys) > 1e-10:  # keep the newest l pairs (rows, oldest first)
+                    state["s"] = torch.cat([state["s"], s[None]])[-l:]
+                    state["y"] = torch.cat([state["y"], y[None]])[-l:]
+                    state["rho"] = torch.cat([state["rho"], (1.0 / ys).reshape(1)])[-l:]  # ρ = 1/yᵀs
+                    state["gamma"] = float(ys) / float(y.dot(y))  # γ = sᵀy / yᵀy
+            S, Y, rho = state["s"], state["y"], state["rho"].tolist()
+            q, a = g.clone(), [0.0] * len(rho)  # q ← g
+            for i in reversed(range(len(rho))):  # i = k−1, …, k−l
+                a[i] = rho[i] * float(S[i].dot(q))  # a_i ← ρ_i s_iᵀ q
+                q.add_(Y[i], alpha=-a[i])  # q ← q − a_i y_i
             r = q.mul_(state["gamma"])  # r ← γ q
-            for (s_i, y_i, rho_i), a_i in zip(pairs, reversed(a)):  # i = k−l, …, k−1
-                b = rho_i * float(y_i.dot(r))  # b ← ρ_i y_iᵀ r
-                r.add_(s_i, alpha=a_i - b)  # r ← r + (a_i − b) s_i
+            for i in range(len(rho)):  # i = k−l, …, k−1
+                b = rho[i] * float(Y[i].dot(r))  # b ← ρ_i y_iᵀ r
+                r.add_(S[i], alpha=a[i] - b)  # r ← r + (a_i − b) s_i
             d = r.neg_()  # d = −r
             if float(g.dot(d)) > -group["tolerance_change"]:
                 break

@@ -2,15 +2,27 @@ r"""Newton's method and its relatives: Newton (Algorithm 8.8, with Levenberg–M
 damping), Hessian-free Newton-CG, saddle-free Newton, and the linear conjugate gradient
 solver they build on.
 
-The optimizers take a closure (like ``torch.optim.LBFGS``), work on the flattened
-parameter vector and get curvature from Hessian-vector products by double backward
-(see :mod:`optnotes._flat`): only :class:`Newton` and the exact :class:`SaddleFreeNewton`
-form the dense Hessian, because those methods are the dense ones. One ``step(closure)``
-runs up to ``max_iter`` iterations, as in ``torch.optim.LBFGS``, and stops early when
-:math:`\|g\|_2 \le` ``tolerance_grad``, when a step or the change of the loss falls below
-``tolerance_change``, or after ``max_eval`` evaluations. The state of the first parameter
-counts closure calls (``"func_evals"``), iterations (``"n_iter"``) and Hessian-vector
-products (``"hvp_evals"``; the dense Hessian counts as :math:`n`).
+The optimizers work on the flattened parameter vector :math:`\theta` (every parameter of
+every group, in order; all groups must carry the same hyperparameters) and take a closure,
+like ``torch.optim.LBFGS``. One ``step(closure)`` runs up to ``max_iter`` iterations and
+stops early when :math:`\|g\|_2 \le` ``tolerance_grad``, when a step or the change of the
+loss falls below ``tolerance_change``, or after ``max_eval`` closure calls. The state of
+the first parameter counts closure calls (``"func_evals"``), iterations (``"n_iter"``) and
+Hessian-vector products (``"hvp_evals"``; a dense Hessian counts :math:`n`).
+
+**The closure** is the one ``torch.optim.LBFGS`` takes: it zeroes the gradients, computes
+the loss, calls ``loss.backward()`` and returns the loss. (It may also return the loss
+without calling ``backward()``; the optimizer then differentiates it.)
+
+**Where the curvature comes from.** These methods call the closure inside a
+``torch.overrides.TorchFunctionMode`` under which its ``loss.backward()`` runs as
+``loss.backward(create_graph=True)``, so the gradient :math:`g` keeps its graph. A
+Hessian-vector product is then one more backward pass through that graph,
+:math:`Hv = \nabla_\theta (g^\top v)` (double backward; Pearlmutter 1994), at about the
+cost of a gradient. Only :class:`Newton` and the exact :class:`SaddleFreeNewton` form the
+dense Hessian (:math:`n` products in one batched pass), because those methods are the
+dense ones. :mod:`optnotes.curvature` computes the same products for a function of a flat
+vector with ``torch.func``.
 
 Chapter: *Second-order methods* (``chapters/06_second_order``).
 """
@@ -93,18 +105,20 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
 class _NewtonBase(FlatOptimizer):
     """The loop shared by the Newton-type methods: evaluate with graph, direction, move."""
 
-    _name = "Newton"
-
     def check_method_group(self, group: dict) -> None:
         group["damping"] = _checks.nonnegative("damping", group["damping"])
 
     def direction(self, ev, group: dict) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def first_trial(self, ev, d: torch.Tensor, state: dict, group: dict) -> float:
+        """The step ε, or the first trial of the line search."""
+        return group["lr"]
+
     @torch.no_grad()
     def step(self, closure=None):
         """Up to ``max_iter`` iterations; returns the loss of the first ``closure()``."""
-        self._check_closure(self._name, closure)
+        self._check_closure(closure)
         group, state = self._group(), self._state()
         state.setdefault("hvp_evals", 0)
         max_iter = group["max_iter"]
@@ -118,7 +132,9 @@ class _NewtonBase(FlatOptimizer):
             d = self.direction(ev, group)  # Δθ, see each method's box
             if group["line_search_fn"] and float(ev.g.dot(d)) > -group["tolerance_change"]:
                 break  # a line search needs a descent direction
-            t, new, used = self._move(closure, ev, d, group["lr"], group, max_eval - evals,
+            t0 = self.first_trial(ev, d, state, group)
+            state["f"] = ev.f
+            t, new, used = self._move(closure, ev, d, t0, group, max_eval - evals,
                                       graph=True)  # θ ← θ + εΔθ
             evals += used
             if new is None:
@@ -210,12 +226,16 @@ class NewtonCG(_NewtonBase):
         \theta \leftarrow \theta + \epsilon^* d .
 
     CG stops early where it meets a direction of negative curvature, :math:`p^\top H p
-    \le 0`: then :math:`d` is the last iterate, or :math:`-g` if that happens at the first
-    CG step, so :math:`d` is always a descent direction. :math:`H` is never formed: each CG
+    \le 0`: then :math:`d` is the last iterate, or, if that happens at the first CG step,
+    the steepest-descent step :math:`-g\, g^\top g / |g^\top (H + \alpha I) g|` (as
+    scipy does), so :math:`d` is always a descent direction. :math:`H` is never formed: each CG
     step costs one Hessian-vector product (a double-backward pass, about the price of a
     gradient), so an iteration costs :math:`O(kn)` for :math:`k` CG steps instead of
     Newton's :math:`O(n^3)`. The tolerance :math:`\eta\|g\|` shrinks with the gradient,
-    which makes the convergence superlinear.
+    which makes the convergence superlinear. Each search starts at
+    :math:`\min(\epsilon, 2.02 (J_t - J_{t-1}) / g^\top d)`, the step that would repeat
+    the last decrease (as scipy does; Nocedal & Wright, eq. 3.60): far from the minimizer
+    a truncated direction can be much too long, and near it this is :math:`\epsilon = 1`.
 
     **Differences from scipy.** ``scipy.optimize.minimize(method="Newton-CG")`` measures
     :math:`\eta` and the residual in the 1-norm, allows :math:`20n` CG steps, uses the
@@ -238,8 +258,6 @@ class NewtonCG(_NewtonBase):
     Hessian-free optimization*; Nocedal & Wright (2006), section 7.1.
     """
 
-    _name = "NewtonCG"
-
     def __init__(self, params, lr: float = 1.0, damping: float = 0.0,
                  max_cg_iter: int | None = None, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
@@ -255,14 +273,21 @@ class NewtonCG(_NewtonBase):
         if group["max_cg_iter"] is not None:
             group["max_cg_iter"] = _checks.positive_int("max_cg_iter", group["max_cg_iter"])
 
+    def first_trial(self, ev, d: torch.Tensor, state: dict, group: dict) -> float:
+        """min(ε, 2.02 (J_t − J_{t−1}) / gᵀd): the step that would repeat the last decrease."""
+        if group["line_search_fn"] is None or state.get("f", ev.f) <= ev.f:
+            return group["lr"]
+        return min(group["lr"], 2.02 * (ev.f - state["f"]) / float(ev.g.dot(d)))
+
     def direction(self, ev, group: dict) -> torch.Tensor:
         g, alpha, hvp = ev.g, group["damping"], self._hvp(ev)
         g_norm = float(g.norm())
         eta = min(0.5, g_norm ** 0.5)  # η = min(½, √‖g‖)
         cg = conjugate_gradient(lambda v: hvp(v) + alpha * v, -g, tol=eta,
                                 max_iter=group["max_cg_iter"])  # (H + αI) d ≈ −g
-        if cg.negative_curvature and cg.iterations == 1:
-            return -g  # negative curvature at the first CG step: steepest descent
+        if cg.negative_curvature and cg.iterations == 1:  # gᵀHg ≤ 0: steepest descent,
+            gHg = float(g.dot(hvp(g))) + alpha * g_norm**2  # to where |gᵀHg| would stop it
+            return -g * (g_norm**2 / abs(gHg)) if gHg != 0 else -g
         return cg.x
 
 
@@ -312,8 +337,6 @@ class SaddleFreeNewton(_NewtonBase):
     and attacking the saddle point problem in high-dimensional non-convex optimization*,
     NeurIPS; Goodfellow, Bengio & Courville (2016), section 8.2.3.
     """
-
-    _name = "SaddleFreeNewton"
 
     def __init__(self, params, lr: float = 1.0, damping: float = 1e-4,
                  krylov_dim: int | None = None, max_iter: int = 20, max_eval: int | None = None,

@@ -157,6 +157,12 @@ DBD_BAD = LR_BAD + [
     Bad({"theta": "0.7"}, TypeError, "theta"),
 ]
 
+CLOSURE_BAD = LR_BAD + [
+    Bad({"max_iter": 0}, ValueError, "max_iter"),
+    Bad({"tolerance_grad": -1.0}, ValueError, "tolerance_grad"),
+    Bad({"line_search_fn": "armijo"}, ValueError, "line_search_fn"),
+]
+
 # --- THE TABLE: one row per optimizer configuration ---------------------------------------
 
 CASES = [
@@ -180,6 +186,17 @@ CASES = [
     Case.of("adam", optnotes.Adam, lr=0.01, state=("s", "r"), bad=ADAPTIVE_BAD + BETAS_BAD),
     Case.of("adam-weight-decay", optnotes.Adam, lr=0.01, weight_decay=0.01, state=("s", "r"),
             bad=ADAPTIVE_BAD + BETAS_BAD),
+    Case.of("newton", optnotes.Newton, lr=1.0, damping=10.0, max_iter=1, closure=True,
+            bad=CLOSURE_BAD + [Bad({"damping": -1.0}, ValueError, "damping")]),
+    Case.of("newton-cg", optnotes.NewtonCG, lr=1.0, max_iter=1, closure=True,
+            bad=CLOSURE_BAD + [Bad({"max_cg_iter": 0}, ValueError, "max_cg_iter")]),
+    Case.of("saddle-free-newton", optnotes.SaddleFreeNewton, lr=1.0, damping=10.0, max_iter=1,
+            closure=True, bad=CLOSURE_BAD + [Bad({"krylov_dim": 0}, ValueError, "krylov_dim")]),
+    Case.of("cg", optnotes.ConjugateGradient, lr=1.0, max_iter=1, closure=True,
+            bad=CLOSURE_BAD + [Bad({"beta": "hs"}, ValueError, "beta")]),
+    Case.of("bfgs", optnotes.BFGS, lr=1.0, max_iter=1, closure=True, bad=CLOSURE_BAD),
+    Case.of("lbfgs", optnotes.LBFGS, lr=1.0, max_iter=1, closure=True,
+            bad=CLOSURE_BAD + [Bad({"history_size": 0}, ValueError, "history_size")]),
 ]
 
 BAD = [pytest.param(c, b, id=f"{c.id}-{b.id}") for c in CASES for b in c.bad]
