@@ -112,6 +112,25 @@ class FlatOptimizer(Optimizer):
                             "re-evaluates the model and returns the loss (as for "
                             f"torch.optim.LBFGS); got closure={closure!r}")
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """``torch.optim.Optimizer.zero_grad`` without its profiler scope and foreach grouping.
+
+        The closure calls it at every evaluation, where :meth:`_evaluate` has already set the
+        gradients to ``None``, so it is usually a no-op and should cost nothing.
+        """
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad.grad_fn is not None:
+                        p.grad.detach_()
+                    else:
+                        p.grad.requires_grad_(False)
+                    p.grad.zero_()
+
     # --- the flat vector θ -----------------------------------------------------------------
 
     def _params(self) -> list:
@@ -127,15 +146,28 @@ class FlatOptimizer(Optimizer):
     @staticmethod
     def _flat(tensors: list, like: list) -> torch.Tensor:
         """The tensors concatenated into one vector; ``None`` counts as zeros shaped like ``like``."""
+        if len(tensors) == 1 and tensors[0] is not None:  # one tensor: a flat copy
+            return (tensors[0] if tensors[0].dim() == 1 else tensors[0].reshape(-1)).clone()
         return torch.cat([p.new_zeros(p.numel()) if t is None else t.reshape(-1)
                           for t, p in zip(tensors, like)])
 
     @staticmethod
     def _get(params: list) -> torch.Tensor:
+        if len(params) == 1 and params[0].dim() == 1:  # θ is one vector
+            return params[0].detach().clone()
         return torch.cat([p.detach().reshape(-1) for p in params])
 
     @staticmethod
-    def _set(params: list, x: torch.Tensor) -> None:
+    def _set(params: list, x: torch.Tensor, t: float = 0.0, d: torch.Tensor | None = None) -> None:
+        """θ ← x + t d (θ ← x without ``d``)."""
+        if len(params) == 1 and params[0].dim() == 1:  # θ is one vector: write into it
+            if d is None:
+                params[0].copy_(x)
+            else:
+                torch.add(x, d, alpha=t, out=params[0])
+            return
+        if d is not None:
+            x = torch.add(x, d, alpha=t)
         for p, piece in zip(params, x.split([p.numel() for p in params])):
             p.copy_(piece.view_as(p))
 
@@ -172,9 +204,11 @@ class FlatOptimizer(Optimizer):
                     "calling backward(); torch.autograd.backward/grad inside it cannot be "
                     "intercepted. (A loss linear in the parameters has H = 0 and no Newton step.)")
         for p, g in zip(params, grads):
-            p.grad = None if g is None else g.detach()  # also breaks the p → p.grad → graph cycle
-        self._state()["func_evals"] += 1
-        f = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+            if g is not None and (g.requires_grad or g is not p.grad):
+                p.grad = g.detach()  # also breaks the p → p.grad → graph cycle
+        state = self.state[params[0]]
+        state["func_evals"] = state.get("func_evals", 0) + 1
+        f = float(loss.item() if isinstance(loss, torch.Tensor) else loss)
         return Evaluation(loss, f, self._flat([p.grad for p in params], params),
                           grads if graph else None)
 
@@ -224,11 +258,13 @@ class FlatOptimizer(Optimizer):
     # --- moving along a direction -----------------------------------------------------------------
 
     def _move(self, closure: Callable, ev: Evaluation, d: torch.Tensor, t: float, group: dict,
-              budget: int, graph: bool = False) -> tuple[float, Evaluation | None, int]:
+              budget: int, graph: bool = False, gtd: float | None = None
+              ) -> tuple[float, Evaluation | None, int]:
         """θ ← θ + t d, with t from the strong Wolfe search when ``line_search_fn`` asks for it.
 
-        Returns the step t, the evaluation at the new θ (``None`` after a fixed step, which
-        evaluates nothing) and the number of evaluations used.
+        ``gtd`` is gᵀd when the caller has it already. Returns the step t, the evaluation at
+        the new θ (``None`` after a fixed step, which evaluates nothing) and the number of
+        evaluations used.
         """
         params = self._params()
         if group["line_search_fn"] is None:
@@ -237,17 +273,17 @@ class FlatOptimizer(Optimizer):
         x, trials, last = self._get(params), {}, []
 
         def evaluate(s: float):
-            self._set(params, torch.add(x, d, alpha=s))  # θ + s d
+            self._set(params, x, s, d)  # θ ← x + s d
             trials[s] = self._evaluate(closure, graph)
             last.append(s)
             return trials[s].f, trials[s].g
 
         # at most 25 trials; the search keeps its own interval tolerance (1e-9, as torch)
         t, _, _, evals = strong_wolfe(evaluate, t, ev.f, ev.g, d, c2=self._c2,
-                                      max_evals=max(1, min(25, budget)))
+                                      max_evals=max(1, min(25, budget)), dphi0=gtd)
         if t == last[-1]:  # θ is already there, and a kept graph is still valid
             return t, trials[t], evals
-        self._set(params, torch.add(x, d, alpha=t))  # back to an earlier trial (or to t = 0)
+        self._set(params, x, t, d)  # back to an earlier trial (or to t = 0)
         # moving θ in place invalidates the graph kept for Hessian-vector products
         return t, (None if graph else trials.get(t, ev)), evals
 
@@ -255,9 +291,10 @@ class FlatOptimizer(Optimizer):
     def _stalled(ev: Evaluation, f_prev: float, t: float, d: torch.Tensor, group: dict) -> bool:
         """The lack-of-progress tests of ``torch.optim.LBFGS``: a tiny step or a tiny change."""
         tol = group["tolerance_change"]
-        return abs(t) * float(d.abs().max()) <= tol or abs(ev.f - f_prev) < tol
+        lo, hi = torch.aminmax(d)  # ‖d‖_∞ = max(−min d, max d)
+        return abs(t) * max(-lo.item(), hi.item()) <= tol or abs(ev.f - f_prev) < tol
 
     @staticmethod
     def _small(ev: Evaluation, group: dict) -> bool:
         """The first-order optimality test ‖g‖₂ ≤ ``tolerance_grad``."""
-        return float(ev.g.norm()) <= group["tolerance_grad"]
+        return float(torch.linalg.vector_norm(ev.g)) <= group["tolerance_grad"]

@@ -43,7 +43,7 @@ def cubic_minimizer(a: float, fa: float, da: float, b: float, fb: float, db: flo
 
 def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: float, f: float,
                  g: torch.Tensor, d: torch.Tensor, c1: float = 1e-4, c2: float = 0.9,
-                 max_evals: int = 25, tolerance_change: float = 1e-9
+                 max_evals: int = 25, tolerance_change: float = 1e-9, dphi0: float | None = None
                  ) -> tuple[float, float, torch.Tensor, int]:
     r"""A step length :math:`t` along :math:`d` that satisfies the strong Wolfe conditions.
 
@@ -80,6 +80,7 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: flo
         max_evals: the most calls of ``evaluate``.
         tolerance_change: stop when the interval is shorter than this (in
             :math:`\|t d\|_\infty`).
+        dphi0: :math:`\phi'(0) = g^\top d` when the caller has computed it already.
 
     Returns:
         ``(t, f_t, g_t, evals)``: the step, :math:`\phi(t)`, the gradient there and the
@@ -89,8 +90,8 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: flo
     References: Nocedal & Wright (2006), *Numerical Optimization*, section 3.5;
     Moré & Thuente (1994), *Line search algorithms with guaranteed sufficient decrease*.
     """
-    dphi0 = float(g.dot(d))  # φ'(0)
-    d_norm = float(d.abs().max())
+    if dphi0 is None:
+        dphi0 = float(g.dot(d))  # φ'(0)
     armijo = lambda t_, f_: f_ > f + c1 * t_ * dphi0  # noqa: E731  (sufficient decrease fails)
     curvature = lambda dphi: abs(dphi) <= -c2 * dphi0  # noqa: E731  (curvature condition holds)
 
@@ -118,6 +119,7 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: flo
         evals += 1
 
     # --- zoom (Algorithm 3.6): shrink [lo, hi] until a trial satisfies both conditions
+    d_norm = float(d.abs().max())  # ‖d‖_∞, to measure the interval in θ
     insufficient = False
     while evals < max_evals and abs(hi[0] - lo[0]) * d_norm >= tolerance_change:
         a, b = min(lo[0], hi[0]), max(lo[0], hi[0])

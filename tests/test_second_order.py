@@ -283,6 +283,77 @@ def test_lbfgs_needs_no_more_evaluations_than_torch(n):
     assert ours <= theirs, (ours, theirs)  # equal here: 46 and 656
 
 
+def two_loop_reference(pairs, g, gamma):
+    """Algorithm 7.4 written out over a list of pairs (s, y), oldest first: d = −M g."""
+    q, a = g.clone(), []
+    for s, y in reversed(pairs):
+        a.append(float(s.dot(q)) / float(y.dot(s)))
+        q = q - a[-1] * y
+    r = gamma * q
+    for (s, y), a_i in zip(pairs, reversed(a)):
+        r = r + (a_i - float(y.dot(r)) / float(y.dot(s))) * s
+    return -r
+
+
+def test_lbfgs_history_is_a_ring_that_is_never_reallocated():
+    r = objectives.rosenbrock(20)
+    _, opt, _ = run(lambda p: LBFGS(p, history_size=3, max_iter=4), r, r.start)
+    s_buffer, y_buffer = state(opt)["s"], state(opt)["y"]
+    x = opt.param_groups[0]["params"][0]
+
+    def closure():
+        opt.zero_grad()
+        loss = r(x)
+        loss.backward()
+        return loss
+
+    for _ in range(6):  # 24 iterations: the ring of 3 + 1 rows wraps several times
+        opt.step(closure)
+        st = state(opt)
+        assert st["s"] is s_buffer and st["y"] is y_buffer and s_buffer.shape == (4, 20)
+        assert len(st["order"]) == 3 and len(set(st["order"])) == 3
+        pairs = [(st["s"][i], st["y"][i]) for i in st["order"]]
+        assert torch.allclose(st["d"], two_loop_reference(pairs, st["g"], st["gamma"]),
+                              rtol=1e-12, atol=1e-15)
+
+
+def test_lbfgs_history_size_changed_between_steps_keeps_the_newest_pairs():
+    r = objectives.rosenbrock(20)
+    _, opt, _ = run(lambda p: LBFGS(p, history_size=5, max_iter=8), r, r.start)
+    x = opt.param_groups[0]["params"][0]
+
+    def closure():
+        opt.zero_grad()
+        loss = r(x)
+        loss.backward()
+        return loss
+
+    st = state(opt)
+    newest = [(st["s"][i].clone(), st["y"][i].clone()) for i in st["order"]]
+    opt.param_groups[0].update(history_size=2, max_iter=1)
+    opt.step(closure)  # one iteration: keep the newest pair, then store the next one
+    st = state(opt)
+    assert st["s"].shape == (3, 20) and len(st["order"]) == 2
+    pairs = [(st["s"][i], st["y"][i]) for i in st["order"]]
+    assert torch.equal(pairs[0][0], newest[-1][0]) and torch.equal(pairs[0][1], newest[-1][1])
+    assert torch.allclose(st["d"], two_loop_reference(pairs, st["g"], st["gamma"]),
+                          rtol=1e-12, atol=1e-15)
+    opt.param_groups[0]["history_size"] = 6
+    opt.step(closure)  # growing keeps every pair
+    assert state(opt)["s"].shape == (7, 20) and len(state(opt)["order"]) == 3
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_zero_grad_behaves_as_torch(cls):
+    p = torch.ones(3, **F64, requires_grad=True)
+    opt = cls([p])
+    p.grad = g = torch.full((3,), 2.0, **F64)
+    opt.zero_grad(set_to_none=False)
+    assert p.grad is g and torch.equal(g, torch.zeros(3, **F64))
+    opt.zero_grad()
+    assert p.grad is None
+
+
 # --- the natural gradient ---------------------------------------------------------------------
 
 def logistic_problem(m=40, d=4, seed=0):
