@@ -75,6 +75,13 @@ class FlatOptimizer(Optimizer):
 
     _c2 = 0.9  # curvature constant of the strong Wolfe search (quasi-Newton methods)
 
+    @staticmethod
+    def _max_eval(group: dict) -> int:
+        """Closure calls allowed per ``step()``: ``max_eval``, else torch's ``max_iter·5/4``
+        but at least 25, so a line search has room even when ``max_iter`` is 1 (with
+        torch's default, ``max_iter=1`` leaves the line search one trial and θ never moves)."""
+        return group["max_eval"] or max(group["max_iter"] * 5 // 4, 25)
+
     def check_group(self, group: dict) -> None:
         group["lr"] = _checks.nonnegative("lr", group["lr"])
         group["max_iter"] = _checks.positive_int("max_iter", group["max_iter"])

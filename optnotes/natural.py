@@ -75,7 +75,7 @@ class NaturalGradient(FlatOptimizer):
         max_cg_iter: CG steps per solve (default :math:`n`).
         cg_tol: relative residual at which CG stops.
         max_iter: iterations per ``step()``.
-        max_eval: closure calls per ``step()`` (default ``max_iter * 5 // 4``).
+        max_eval: closure calls per ``step()`` (default ``max(max_iter * 5 // 4, 25)``).
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon\Delta\theta\|_\infty` or the change
             of the loss falls below this.
@@ -122,7 +122,7 @@ class NaturalGradient(FlatOptimizer):
         group, state = self._group(), self._state()
         state.setdefault("fvp_evals", 0)
         max_iter, lam = group["max_iter"], group["damping"]
-        max_eval = group["max_eval"] or max_iter * 5 // 4
+        max_eval = self._max_eval(group)
         ev = self._evaluate(closure)  # g ← ∇J(θ)
         loss, evals = ev.loss, 1
         for it in range(max_iter):

@@ -79,7 +79,7 @@ class ConjugateGradient(FlatOptimizer):
         lr: the first trial step :math:`\epsilon` of each line search (the step itself
             when ``line_search_fn=None``).
         max_iter: iterations per ``step()``.
-        max_eval: evaluations per ``step()`` (default ``max_iter * 5 // 4``).
+        max_eval: evaluations per ``step()`` (default ``max(max_iter * 5 // 4, 25)``).
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon^* d\|_\infty` or the change of the
             loss falls below this.
@@ -114,7 +114,7 @@ class ConjugateGradient(FlatOptimizer):
         self._check_closure(closure)
         group, state = self._group(), self._state()
         max_iter, lr, k = group["max_iter"], group["lr"], group["restart_every"]
-        max_eval = group["max_eval"] or max_iter * 5 // 4
+        max_eval = self._max_eval(group)
         ev = self._evaluate(closure)  # g_t ← ∇J(θ_t)
         loss, evals = ev.loss, 1
         for it in range(max_iter):
@@ -191,7 +191,7 @@ class BFGS(FlatOptimizer):
         lr: the first trial step :math:`\epsilon` of each line search (the step itself
             when ``line_search_fn=None``).
         max_iter: iterations per ``step()``.
-        max_eval: evaluations per ``step()`` (default ``max_iter * 5 // 4``).
+        max_eval: evaluations per ``step()`` (default ``max(max_iter * 5 // 4, 25)``).
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon^* d\|_\infty` or the change of the
             loss falls below this.
@@ -218,7 +218,7 @@ class BFGS(FlatOptimizer):
         self._check_closure(closure)
         group, state = self._group(), self._state()
         max_iter, lr = group["max_iter"], group["lr"]
-        max_eval = group["max_eval"] or max_iter * 5 // 4
+        max_eval = self._max_eval(group)
         ev = self._evaluate(closure)  # g_t ← ∇J(θ_t)
         loss, evals = ev.loss, 1
         for it in range(max_iter):
@@ -325,7 +325,7 @@ class LBFGS(FlatOptimizer):
         lr: the first trial step :math:`\epsilon` of each line search (the step itself
             when ``line_search_fn=None``).
         max_iter: iterations per ``step()``.
-        max_eval: evaluations per ``step()`` (default ``max_iter * 5 // 4``).
+        max_eval: evaluations per ``step()`` (default ``max(max_iter * 5 // 4, 25)``).
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon^* d\|_\infty` or the change of the
             loss falls below this.
@@ -402,7 +402,7 @@ class LBFGS(FlatOptimizer):
         self._check_closure(closure)
         group, state = self._group(), self._state()
         max_iter, lr, l = group["max_iter"], group["lr"], group["history_size"]
-        max_eval = group["max_eval"] or max_iter * 5 // 4
+        max_eval = self._max_eval(group)
         ev = self._evaluate(closure)  # g ← ∇J(θ)
         loss, evals = ev.loss, 1
         for it in range(max_iter):

@@ -122,7 +122,7 @@ class _NewtonBase(FlatOptimizer):
         group, state = self._group(), self._state()
         state.setdefault("hvp_evals", 0)
         max_iter = group["max_iter"]
-        max_eval = group["max_eval"] or max_iter * 5 // 4
+        max_eval = self._max_eval(group)
         ev = self._evaluate(closure, graph=True)  # g ← ∇J(θ), keeping its graph
         loss, evals = ev.loss, 1
         for it in range(max_iter):
@@ -182,7 +182,7 @@ class Newton(_NewtonBase):
         lr: :math:`\epsilon`, the step (first trial step with a line search).
         damping: :math:`\alpha \ge 0`.
         max_iter: iterations per ``step()``.
-        max_eval: closure calls per ``step()`` (default ``max_iter * 5 // 4``).
+        max_eval: closure calls per ``step()`` (default ``max(max_iter * 5 // 4, 25)``).
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon\Delta\theta\|_\infty` or the change
             of the loss falls below this.
@@ -248,7 +248,7 @@ class NewtonCG(_NewtonBase):
         damping: :math:`\alpha \ge 0`.
         max_cg_iter: CG steps per iteration (default :math:`n`).
         max_iter: iterations per ``step()``.
-        max_eval: closure calls per ``step()`` (default ``max_iter * 5 // 4``).
+        max_eval: closure calls per ``step()`` (default ``max(max_iter * 5 // 4, 25)``).
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon^* d\|_\infty` or the change of the
             loss falls below this.
@@ -327,7 +327,7 @@ class SaddleFreeNewton(_NewtonBase):
         damping: :math:`\alpha \ge 0` (needed where :math:`H` is singular).
         krylov_dim: :math:`k`, or ``None`` for the exact eigendecomposition.
         max_iter: iterations per ``step()``.
-        max_eval: closure calls per ``step()`` (default ``max_iter * 5 // 4``).
+        max_eval: closure calls per ``step()`` (default ``max(max_iter * 5 // 4, 25)``).
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon\Delta\theta\|_\infty` or the change
             of the loss falls below this.

@@ -83,13 +83,14 @@ class Case:
     state: tuple[str, ...] = ()
     closure: bool = False
     skip: dict = field(default_factory=dict)
+    float32_tol: float = 1e-5  # relative gap allowed between float32 and float64 runs
 
     @classmethod
     def of(cls, id: str, optimizer: type, *, bad=(), state=(), closure=False, skip=None,
-           **hyper) -> "Case":
+           float32_tol=1e-5, **hyper) -> "Case":
         """A row for ``optimizer(params, **hyper)``; ``hyper`` must include ``lr``."""
         return cls(id, functools.partial(optimizer, **hyper), hyper["lr"], tuple(bad),
-                   tuple(state), closure, dict(skip or {}))
+                   tuple(state), closure, dict(skip or {}), float32_tol)
 
     def check(self, clause: str) -> None:
         if clause in self.skip:
@@ -192,7 +193,8 @@ CASES = [
             bad=CLOSURE_BAD + [Bad({"max_cg_iter": 0}, ValueError, "max_cg_iter")]),
     Case.of("saddle-free-newton", optnotes.SaddleFreeNewton, lr=1.0, damping=10.0, max_iter=1,
             closure=True, bad=CLOSURE_BAD + [Bad({"krylov_dim": 0}, ValueError, "krylov_dim")]),
-    Case.of("cg", optnotes.ConjugateGradient, lr=1.0, max_iter=1, closure=True,
+    # ten strong-Wolfe line searches in float32 carry its rounding (~6e-8) into β and ε*
+    Case.of("cg", optnotes.ConjugateGradient, lr=1.0, max_iter=1, closure=True, float32_tol=1e-4,
             bad=CLOSURE_BAD + [Bad({"beta": "hs"}, ValueError, "beta")]),
     Case.of("bfgs", optnotes.BFGS, lr=1.0, max_iter=1, closure=True, bad=CLOSURE_BAD),
     Case.of("lbfgs", optnotes.LBFGS, lr=1.0, max_iter=1, closure=True,
@@ -491,7 +493,7 @@ def test_float32_close_to_float64(case):
         for b in make_batches(10, dtype=dtype):
             step(case, opt, model, b)
         runs[dtype] = list(model.parameters())
-    assert max_rel_diff(runs[torch.float32], runs[torch.float64]) < 1e-5
+    assert max_rel_diff(runs[torch.float32], runs[torch.float64]) < case.float32_tol
 
 
 # --- (h) CPU/CUDA parity ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from torch.func import grad, hessian
 
 from conftest import flat, make_batches, make_mlp, mse
 from optnotes import curvature, objectives
+from optnotes.train import minimize as minimize_path
 from optnotes.natural import NaturalGradient
 from optnotes.quasi_newton import BFGS, LBFGS, ConjugateGradient
 from optnotes.second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
@@ -694,3 +695,11 @@ def test_natural_gradient_cuda_matches_cpu(cuda):
         results.append(model.weight.detach().cpu())
     assert torch.allclose(results[0], results[1], rtol=1e-10)
 
+
+
+@pytest.mark.parametrize("cls", [ConjugateGradient, BFGS, LBFGS], ids=lambda c: c.__name__)
+def test_one_iteration_per_step_still_moves(cls):
+    """With max_iter=1 the default max_eval leaves the line search room (torch's does not)."""
+    r = objectives.rosenbrock(2)
+    run = minimize_path(r, lambda p: cls(p, max_iter=1), r.start, 60)
+    assert float((run.points[-1] - r.minimizer).norm()) < 1e-5
