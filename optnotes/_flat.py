@@ -75,6 +75,17 @@ class FlatOptimizer(Optimizer):
 
     _c2 = 0.9  # curvature constant of the strong Wolfe search (quasi-Newton methods)
 
+    def _arrive(self, closure, ev, new, evals: int, t: float, d, group: dict, max_eval: int,
+                last: bool, graph: bool = False):
+        """After a move by ``t·d``: the evaluation at the new point (the line search's last
+        one, else a fresh one unless this was the last iteration), the evaluation count, and
+        whether to stop (budget spent, or too little progress)."""
+        if new is None:
+            if last:
+                return ev, evals, True
+            new, evals = self._evaluate(closure, graph=graph), evals + 1
+        return new, evals, evals >= max_eval or self._stalled(new, ev.f, t, d, group)
+
     @staticmethod
     def _max_eval(group: dict) -> int:
         """Closure calls allowed per ``step()``: ``max_eval``, else torch's ``max_iter·5/4``

@@ -135,12 +135,8 @@ class NaturalGradient(FlatOptimizer):
             t, new, used = self._move(closure, ev, delta, group["lr"], group,
                                       max_eval - evals)  # θ ← θ + εΔθ
             evals += used
-            if new is None:
-                if it == max_iter - 1:
-                    break
-                new, evals = self._evaluate(closure), evals + 1
-            stop = evals >= max_eval or self._stalled(new, ev.f, t, delta, group)
-            ev = new
+            ev, evals, stop = self._arrive(closure, ev, new, evals, t, delta, group, max_eval,
+                                           last=it == max_iter - 1)
             if stop:
                 break
         return loss

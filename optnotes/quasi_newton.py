@@ -146,12 +146,8 @@ class ConjugateGradient(FlatOptimizer):
             eps, new, used = self._move(closure, ev, rho, eps, group, max_eval - evals)
             evals += used
             state.update(rho=rho, g=g, f=ev.f)
-            if new is None:
-                if it == max_iter - 1:
-                    break
-                new, evals = self._evaluate(closure), evals + 1
-            stop = evals >= max_eval or self._stalled(new, ev.f, eps, rho, group)
-            ev = new
+            ev, evals, stop = self._arrive(closure, ev, new, evals, eps, rho, group, max_eval,
+                                           last=it == max_iter - 1)
             if stop:
                 break
         return loss
@@ -250,12 +246,8 @@ class BFGS(FlatOptimizer):
             t, new, used = self._move(closure, ev, d, t, group, max_eval - evals)
             evals += used
             state.update(d=d, t=t, g=g)
-            if new is None:
-                if it == max_iter - 1:
-                    break
-                new, evals = self._evaluate(closure), evals + 1
-            stop = evals >= max_eval or self._stalled(new, ev.f, t, d, group)
-            ev = new
+            ev, evals, stop = self._arrive(closure, ev, new, evals, t, d, group, max_eval,
+                                           last=it == max_iter - 1)
             if stop:
                 break
         return loss
@@ -425,12 +417,8 @@ class LBFGS(FlatOptimizer):
                                       gtd=gtd)  # θ ← θ + ε* d
             evals += used
             state.update(d=d, t=t, g=g)
-            if new is None:
-                if it == max_iter - 1:
-                    break
-                new, evals = self._evaluate(closure), evals + 1
-            stop = evals >= max_eval or self._stalled(new, ev.f, t, d, group)
-            ev = new
+            ev, evals, stop = self._arrive(closure, ev, new, evals, t, d, group, max_eval,
+                                           last=it == max_iter - 1)
             if stop:
                 break
         return loss

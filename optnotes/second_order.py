@@ -137,12 +137,8 @@ class _NewtonBase(FlatOptimizer):
             t, new, used = self._move(closure, ev, d, t0, group, max_eval - evals,
                                       graph=True)  # θ ← θ + εΔθ
             evals += used
-            if new is None:
-                if it == max_iter - 1:
-                    break
-                new, evals = self._evaluate(closure, graph=True), evals + 1
-            stop = evals >= max_eval or self._stalled(new, ev.f, t, d, group)
-            ev = new
+            ev, evals, stop = self._arrive(closure, ev, new, evals, t, d, group, max_eval,
+                                           last=it == max_iter - 1, graph=True)
             if stop:
                 break
         return loss
