@@ -1,12 +1,77 @@
 """Plotting helpers: pure functions that draw on the ``Axes`` they are given and return it.
 
-No global style is changed and nothing is shown; the caller owns the figure.
+The drawing helpers change no global state and show nothing; the caller owns the figure.
+The one course style lives here too: :func:`use_course_style` (called once, in a
+chapter's hidden set-up cell) selects it and SVG output, and :func:`figure` makes a
+figure that fits the book's text column at full size.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+
+#: Width of the book's text column (688 px at 96 px per inch, less a margin), in inches.
+COLUMN_WIDTH_IN = 6.8
+
+#: The course's matplotlib style: readable at the column's width, legends of 9 pt or more.
+STYLE = {
+    "figure.figsize": (COLUMN_WIDTH_IN, 3.4),
+    "figure.dpi": 100,
+    "figure.constrained_layout.use": True,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "lines.linewidth": 1.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "path",
+    "savefig.bbox": "standard",
+}
+
+
+def use_course_style(svg: bool = True) -> None:
+    """Select the course style (:data:`STYLE`) and, in a notebook, SVG figures.
+
+    SVG stays crisp on high-DPI screens. This is the only function of the module that
+    changes global state; chapters call it once instead of setting ``rcParams``.
+    """
+    import matplotlib as mpl
+
+    mpl.rcParams.update(STYLE)
+    if svg:
+        try:  # only inside IPython
+            from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+            set_matplotlib_formats("svg")
+        except Exception:  # noqa: BLE001 - outside a notebook there is nothing to set
+            pass
+
+
+def figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kwargs):
+    """A figure of ``nrows`` × ``ncols`` axes (at most two side by side) that fits the
+    text column at full size; returns ``(fig, axes)`` like ``plt.subplots``."""
+    import matplotlib.pyplot as plt
+
+    if ncols > 2:
+        raise ValueError(f"ncols must be 1 or 2 to stay readable in the column, got {ncols}")
+    if height is None:
+        height = (3.4 if ncols == 1 else 3.0) * nrows
+    kwargs.setdefault("layout", "constrained")
+    return plt.subplots(nrows, ncols, figsize=(COLUMN_WIDTH_IN, height), **kwargs)
+
+
+def legend_outside(ax, **kwargs):
+    """A legend to the right of ``ax``, off the data (contours, curves)."""
+    kwargs.setdefault("loc", "upper left")
+    kwargs.setdefault("bbox_to_anchor", (1.02, 1.0))
+    kwargs.setdefault("borderaxespad", 0.0)
+    return ax.legend(**kwargs)
 
 
 def _numpy(x):
