@@ -4,7 +4,7 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 ``torch.optim.lr_scheduler.LRScheduler``.
 """
 
-from . import curvature, data, lesson, line_search, objectives, plot, schedules, train
+from . import curvature, data, init, lesson, line_search, objectives, plot, schedules, train
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
 from .natural import NaturalGradient
@@ -22,6 +22,6 @@ __all__ = [
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
-    "curvature", "data", "lesson", "line_search", "objectives", "plot", "schedules", "train",
+    "curvature", "data", "init", "lesson", "line_search", "objectives", "plot", "schedules", "train",
 ]
 __version__ = "0.1.0"
