@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import torch
 
@@ -237,7 +238,8 @@ def tune_activation_scale_(model: torch.nn.Module, batch, target_std: float = 1.
     the forward pass. For each: run ``model(batch)``, measure the standard deviation s of
     the layer's output (its pre-activation, over examples and units), and multiply its
     weight by ``target_std / s``; repeat until :math:`|s - \text{target}| \le`
-    ``tol`` · target or ``max_iter`` passes, then go on to the next layer. Fixing the first
+    ``tol`` · target or ``max_iter`` passes (a ``RuntimeWarning`` says when the target
+    was not reached), then go on to the next layer. Fixing the first
     layer whose activations are too small before looking further is the textbook's
     procedure; it costs a few forward passes on one minibatch, not a training run.
     Mishkin & Matas (2016) use the same loop after an orthogonal initialization.
@@ -269,6 +271,10 @@ def tune_activation_scale_(model: torch.nn.Module, batch, target_std: float = 1.
                 with torch.no_grad():
                     layer.weight.mul_(target_std / s)  # W ← W · target / s
                 total *= target_std / s
+            else:
+                warnings.warn(f"layer {names[layer]!r}: standard deviation {s:.4g} after "
+                              f"max_iter={max_iter} rescalings, target {target_std:.4g}",
+                              RuntimeWarning, stacklevel=2)
         finally:
             hook.remove()
         scales[names[layer]] = total

@@ -266,3 +266,11 @@ def test_tuning_refuses_a_dead_layer():
         model[0].bias.zero_()
     with pytest.raises(ValueError, match="standard deviation"):
         init.tune_activation_scale_(model, torch.randn(8, 4))
+
+
+def test_tuning_warns_when_max_iter_is_too_small():
+    model = torch.nn.Sequential(torch.nn.Linear(10, 20), torch.nn.ReLU(), torch.nn.Linear(20, 3))
+    with torch.no_grad():
+        model[0].bias.fill_(3.0)  # a large bias: one rescaling cannot reach the target
+    with pytest.warns(RuntimeWarning, match="max_iter=1"):
+        init.tune_activation_scale_(model, torch.randn(64, 10, generator=gen()), max_iter=1)
