@@ -4,10 +4,13 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 ``torch.optim.lr_scheduler.LRScheduler``.
 """
 
-from . import curvature, data, lesson, line_search, objectives, plot, schedules, train
+from . import (averaging, curvature, data, lesson, line_search, normalization, objectives, plot,
+               schedules, strategies, train)
+from .averaging import PolyakAverage
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
 from .natural import NaturalGradient
+from .normalization import BatchNorm
 from .quasi_newton import BFGS, LBFGS, ConjugateGradient
 from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
@@ -22,6 +25,8 @@ __all__ = [
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
+    "BatchNorm", "PolyakAverage",
     "curvature", "data", "lesson", "line_search", "objectives", "plot", "schedules", "train",
+    "averaging", "normalization", "strategies",
 ]
 __version__ = "0.1.0"
