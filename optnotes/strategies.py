@@ -51,13 +51,19 @@ def gaussian_blur(objective: Callable[[torch.Tensor], torch.Tensor], sigma: floa
 
 
 def continuation(objective, start: torch.Tensor, sigmas, make_optimizer, steps: int,
-                 samples: int = 256, generator: torch.Generator | None = None) -> torch.Tensor:
+                 samples: int = 256, generator: torch.Generator | None = None,
+                 blur=None) -> torch.Tensor:
     r"""Follow the minimizer of the blurred objective as :math:`\sigma` shrinks.
 
     For each :math:`\sigma^{(i)}` in ``sigmas`` (largest first; finish with 0 for the
     true cost) run ``steps`` steps of ``make_optimizer([theta])`` on the blurred objective,
     starting where the previous stage ended. Returns the point after each stage, shape
     ``(len(sigmas) + 1, n)``, the start first.
+
+    The blurred objective is the Monte Carlo estimate :func:`gaussian_blur` with
+    ``samples`` draws, unless ``blur(sigma)`` is given to return it (for example in
+    closed form: a Monte Carlo estimate of a narrow well is itself a sum of narrow
+    wells, one per draw, and traps a local method).
     """
     sigmas = [_checks.nonnegative("sigmas", s) for s in sigmas]
     if not sigmas:
@@ -66,7 +72,10 @@ def continuation(objective, start: torch.Tensor, sigmas, make_optimizer, steps: 
     theta = start.detach().clone().requires_grad_(True)
     path = [theta.detach().clone()]
     for sigma in sigmas:
-        cost = gaussian_blur(objective, sigma, samples, generator)
+        if blur is None:
+            cost = gaussian_blur(objective, sigma, samples, generator)
+        else:
+            cost = objective if sigma == 0.0 else blur(sigma)
         opt = make_optimizer([theta])
         for _ in range(steps):
             opt.zero_grad()

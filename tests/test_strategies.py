@@ -51,6 +51,20 @@ def test_continuation_escapes_a_local_minimum_on_a_tilted_double_well():
     assert cont.shape == (5, 1)
 
 
+def test_continuation_uses_a_given_blur():
+    J = lambda x: (x - 1.0).square().sum(-1)
+    calls = []
+
+    def blur(sigma):
+        calls.append(sigma)
+        return lambda x: (x - 1.0).square().sum(-1) + sigma**2  # the exact blur of J
+
+    path = strategies.continuation(J, torch.zeros(1, dtype=torch.float64), [1.0, 0.0],
+                                   lambda p: torch.optim.SGD(p, lr=0.1), 100, blur=blur)
+    assert calls == [1.0]  # σ = 0 uses J itself
+    assert abs(float(path[-1]) - 1.0) < 1e-6
+
+
 def test_coordinate_descent_needs_more_sweeps_as_alpha_shrinks():
     sweeps = []
     for alpha in [1.0, 0.1, 0.01]:
