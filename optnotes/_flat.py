@@ -77,7 +77,8 @@ class FlatOptimizer(Optimizer):
     """Base class: one flat vector, a closure, and the stopping rules of ``torch.optim.LBFGS``.
 
     Every group must carry the same hyperparameters (the method sees one vector, so a
-    per-group value could not mean anything); a group that differs is rejected.
+    per-group value could not mean anything); a group that differs is rejected. Complex
+    parameters are rejected at construction (``TypeError`` naming the dtype).
     Subclasses validate their own arguments in :meth:`check_method_group`.
     """
 

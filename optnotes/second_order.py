@@ -175,7 +175,11 @@ class Newton(_NewtonBase):
     :math:`H` is indefinite and the step goes *to* the saddle, as the notes warn; see
     :class:`SaddleFreeNewton`. With ``line_search_fn="strong_wolfe"`` the step length is
     searched along :math:`\Delta\theta`, and a ``step()`` stops where :math:`\Delta\theta`
-    is not a descent direction.
+    is not a descent direction. Where :math:`H + \alpha I` is singular (:math:`\alpha = 0`
+    and a loss that is flat or linear along some direction) the step is not defined and
+    ``step()`` raises ``torch.linalg.LinAlgError`` saying to pass ``damping > 0``; with
+    :math:`\alpha > 0` a loss linear in :math:`\theta` (:math:`H = 0`) steps
+    :math:`-\epsilon g/\alpha`.
 
     **Differences from scipy.** ``scipy.optimize.minimize(method="Newton-CG")`` and
     ``"trust-exact"`` use the Hessian too but solve by CG or in a trust region; nothing in
