@@ -118,6 +118,11 @@ class NaturalGradient(FlatOptimizer):
         new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
         return new
 
+    def __copy__(self) -> "NaturalGradient":
+        new = type(self).__new__(type(self))
+        new.__setstate__(dict(self.__getstate__()))
+        return new
+
     def __reduce_ex__(self, protocol):
         try:
             pickle.dumps(self.fisher_vp, protocol)

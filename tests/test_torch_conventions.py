@@ -223,6 +223,11 @@ def test_natural_gradient_deepcopy_steps_like_the_original():
     assert torch.equal(x, x2)
 
 
+def test_natural_gradient_shallow_copy_keeps_fisher_vp():
+    _, opt = _natural(lambda v: 2 * v)
+    assert copy.copy(opt).fisher_vp is opt.fisher_vp
+
+
 def test_natural_gradient_pickles_with_a_module_level_fisher_vp():
     x, opt = _natural(fisher_identity_times_two)
     opt.step(_closure(opt, x))
