@@ -45,11 +45,13 @@ from typing import Callable, NamedTuple  # noqa: E402
 class EvaluationLog(NamedTuple):
     """What :func:`run_logged` recorded: the loss ``f`` and gradient norm ``gnorm`` at every
     closure call, and ``hit``, the number of calls up to the first one with
-    :math:`\\|g\\| \\le` ``tol`` (``None`` if the budget ran out first)."""
+    :math:`\\|g\\| \\le` ``tol`` (``None`` if the budget ran out first), and the
+    optimizer's ``state`` for the parameter at the end (its counters: ``n_iter``, ...)."""
 
     f: np.ndarray
     gnorm: np.ndarray
     hit: int | None
+    state: dict
 
 
 def make_closure(optimizer, loss_fn: Callable, log: list | None = None) -> Callable:
@@ -103,7 +105,7 @@ def run_logged(objective: Callable, make_optimizer: Callable, x0, max_evals: int
         if opt.state[x].get("n_iter", 0) == before:  # it stopped by itself
             break
     hit = next((i + 1 for i, g in enumerate(g_log) if g <= tol), None)
-    return EvaluationLog(np.array(f_log), np.array(g_log), hit)
+    return EvaluationLog(np.array(f_log), np.array(g_log), hit, dict(opt.state[x]))
 
 
 def iterations_to(objective: Callable, make_optimizer: Callable, x0, target, tol: float = 1e-6,
@@ -138,12 +140,18 @@ class _Stop(Exception):
 
 
 def scipy_evaluations(method: str, objective: Callable, x0, tol: float, budget: int,
+                      fun_and_grad: Callable | None = None, hessp: Callable | None = None,
                       **options) -> tuple[int, int, bool]:
-    """Run ``scipy.optimize.minimize(method=...)`` on a torch ``objective`` from ``x0``
-    and count: ``(evaluations, hessian_vector_products, reached)``, where the run ends at
-    the first evaluation with :math:`\\|g\\|_2 \\le` ``tol`` or after ``budget``
-    evaluations. ``f`` and ``g`` come from autograd in float64; ``Newton-CG`` gets
-    Hessian-vector products from :func:`optnotes.curvature.hvp`."""
+    """Run ``scipy.optimize.minimize(method=...)`` on ``objective`` from ``x0`` and count:
+    ``(evaluations, hessian_vector_products, reached)``, where the run ends at the first
+    evaluation with :math:`\\|g\\|_2 \\le` ``tol`` or after ``budget`` evaluations.
+
+    ``f`` and ``g`` come from autograd on the torch ``objective`` in float64, or from
+    ``fun_and_grad(z) -> (f, g)`` on NumPy arrays if given (the same function, computed by
+    scipy's own code, e.g. ``scipy.optimize.rosen``); ``Newton-CG`` gets its products
+    from ``hessp(z, p)`` if given, else from :func:`optnotes.curvature.hvp`. Further
+    keyword arguments are scipy's ``options``.
+    """
     import torch
     from scipy.optimize import minimize
 
@@ -152,26 +160,33 @@ def scipy_evaluations(method: str, objective: Callable, x0, tol: float, budget: 
     _positive("budget", budget)
     count = {"f": 0, "hv": 0, "reached": False}
 
-    def fun(z):
+    def autograd_f_and_g(z):
         x = torch.from_numpy(np.array(z, dtype=np.float64)).requires_grad_(True)
         f = objective(x)
         (g,) = torch.autograd.grad(f, x)
+        return float(f.detach()), g.numpy()
+
+    def fun(z):
+        f, g = (fun_and_grad or autograd_f_and_g)(z)
         count["f"] += 1
-        if float(g.norm()) <= tol:
+        if float(np.linalg.norm(g)) <= tol:
             count["reached"] = True
             raise _Stop
         if count["f"] >= budget:
             raise _Stop
-        return float(f.detach()), g.numpy()
+        return f, g
 
-    def hessp(z, p):
-        count["hv"] += 1
+    def autograd_hessp(z, p):
         return hvp(objective, torch.from_numpy(np.array(z)), torch.from_numpy(np.array(p))).numpy()
+
+    def counted_hessp(z, p):
+        count["hv"] += 1
+        return (hessp or autograd_hessp)(z, p)
 
     x0 = np.asarray(torch.as_tensor(x0, dtype=torch.float64).detach().cpu().numpy())
     try:
         minimize(fun, x0, jac=True, method=method, options=options,
-                 hessp=hessp if method == "Newton-CG" else None)
+                 hessp=counted_hessp if method == "Newton-CG" else None)
     except _Stop:
         pass
     return count["f"], count["hv"], count["reached"]

@@ -25,6 +25,7 @@ def test_run_logged_stops_at_the_tolerance_and_counts_the_hit():
     assert all(g > 1e-8 for g in log.gnorm[: log.hit - 1])
     assert len(log.f) == len(log.gnorm) >= log.hit
     assert log.f[0] == pytest.approx(float(quadratic(torch.ones(5, dtype=torch.float64))))
+    assert log.state["n_iter"] >= 1 and log.state["func_evals"] == len(log.f)
 
 
 def test_run_logged_stops_when_the_optimizer_stops():
@@ -96,3 +97,14 @@ def test_scipy_evaluations_counts_hessian_products_and_budget():
     assert reached and hv > evals
     evals, _, reached = lesson.scipy_evaluations("CG", rosen, rosen.start, 1e-12, 7)
     assert evals == 7 and not reached
+
+
+def test_scipy_evaluations_with_numpy_functions_agree_with_autograd():
+    rosen = objectives.rosenbrock(10)
+    numpy_f = lambda z: (scipy.optimize.rosen(z), scipy.optimize.rosen_der(z))  # noqa: E731
+    autograd = lesson.scipy_evaluations("Newton-CG", rosen, rosen.start, 1e-6, 5000,
+                                        xtol=1e-300)
+    numpy = lesson.scipy_evaluations("Newton-CG", rosen, rosen.start, 1e-6, 5000,
+                                     fun_and_grad=numpy_f,
+                                     hessp=scipy.optimize.rosen_hess_prod, xtol=1e-300)
+    assert numpy[2] and abs(numpy[0] - autograd[0]) <= 2 and abs(numpy[1] - autograd[1]) <= 10
