@@ -96,7 +96,7 @@ def run_logged(objective: Callable, make_optimizer: Callable, x0, max_evals: int
         loss = objective(x)
         loss.backward()
         f_log.append(float(loss.detach()))
-        g_log.append(float(x.grad.norm()))
+        g_log.append(float(x.grad.detach().norm()))
         return loss
 
     while len(f_log) < max_evals and not (g_log and min(g_log) <= tol):
