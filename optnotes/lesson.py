@@ -39,19 +39,14 @@ def setup(seed: int = 0, threads: int = 1):
 
 # --- Chapter 06 (second-order methods): run a closure-driven optimizer and count -------------
 
-from typing import Callable, NamedTuple  # noqa: E402
+from collections import namedtuple  # noqa: E402
+from typing import Callable  # noqa: E402
 
-
-class EvaluationLog(NamedTuple):
-    """What :func:`run_logged` recorded: the loss ``f`` and gradient norm ``gnorm`` at every
-    closure call, and ``hit``, the number of calls up to the first one with
-    :math:`\\|g\\| \\le` ``tol`` (``None`` if the budget ran out first), and the
-    optimizer's ``state`` for the parameter at the end (its counters: ``n_iter``, ...)."""
-
-    f: np.ndarray
-    gnorm: np.ndarray
-    hit: int | None
-    state: dict
+EvaluationLog = namedtuple("EvaluationLog", "f gnorm hit state")
+EvaluationLog.__doc__ = """What :func:`run_logged` recorded: the loss ``f`` and gradient norm
+``gnorm`` at every closure call (NumPy arrays), ``hit``, the number of calls up to the
+first one with :math:`\\|g\\| \\le` ``tol`` (``None`` if the budget ran out first), and
+the optimizer's ``state`` for the parameter at the end (its counters: ``n_iter``, ...)."""
 
 
 def make_closure(optimizer, loss_fn: Callable, log: list | None = None) -> Callable:
