@@ -1,7 +1,7 @@
 r"""The natural gradient: steepest descent in the space of the distributions the model
 outputs, :math:`\theta \leftarrow \theta - \epsilon (F + \lambda I)^{-1} g`.
 
-Chapter: *Second-order methods* (``chapters/06_second_order``).
+Chapter: *Second-order methods* (``chapters/06a_newton``, ``chapters/06b_conjugate_gradients``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ dense Hessian (:math:`n` products in one batched pass), because those methods ar
 dense ones. :mod:`optnotes.curvature` computes the same products for a function of a flat
 vector with ``torch.func``.
 
-Chapter: *Second-order methods* (``chapters/06_second_order``).
+Chapter: *Second-order methods* (``chapters/06a_newton``, ``chapters/06b_conjugate_gradients``).
 """
 
 from __future__ import annotations
