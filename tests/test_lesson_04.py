@@ -1,4 +1,8 @@
-"""The helpers chapter 04 (first-order methods) takes from ``optnotes.lesson``."""
+"""The helpers chapter 04 (first-order methods) takes from ``optnotes.lesson``.
+
+``sgd_conventions`` runs the real ``torch.optim.SGD`` and ``optax.sgd`` (optax is a test
+dependency in requirements.txt).
+"""
 
 from __future__ import annotations
 
@@ -80,7 +84,6 @@ def test_examples_to_reach_counts_batch_steps_in_passes():
 # --- sgd_conventions ----------------------------------------------------------------------
 
 def test_sgd_conventions_against_torch_and_optax():
-    pytest.importorskip("optax")
     result = lesson.sgd_conventions(steps=20, drop_every=8)
     for kind in ("momentum", "nesterov"):
         gaps = result[kind]["gaps"]
@@ -97,7 +100,6 @@ def test_sgd_conventions_against_torch_and_optax():
 
 
 def test_sgd_conventions_agree_everywhere_without_a_drop():
-    pytest.importorskip("optax")
     result = lesson.sgd_conventions(steps=12, drop_every=6, gamma=1.0)
     for kind in ("momentum", "nesterov"):
         for gap in result[kind]["gaps"].values():
