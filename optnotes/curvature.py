@@ -1,5 +1,5 @@
 r"""Curvature of a loss, from Hessian-vector products: :math:`Hv`, the dense Hessian,
-Gauss–Newton / Fisher products, extreme eigenvalues, the condition number, and the notes'
+Gauss–Newton / Fisher products, extreme eigenvalues, the condition number, and the textbook's
 monitor of :math:`g^\top g` against :math:`g^\top H g`.
 
 Every tool takes a function ``f`` of one flat vector ``x`` (a plain test function such as
@@ -224,7 +224,7 @@ def condition_number(matvec: Callable, v0: torch.Tensor, k: int | None = None,
     return hi / lo if lo > 0 else float("inf")
 
 
-# --- the notes' monitor -------------------------------------------------------------------
+# --- the textbook's monitor ----------------------------------------------------------------
 
 class TaylorTerms(NamedTuple):
     r"""The two terms of the second-order Taylor prediction for a step :math:`-\epsilon g`:
@@ -252,7 +252,7 @@ class TaylorTerms(NamedTuple):
 
 
 def taylor_monitor(f: Callable, x: torch.Tensor, lr: float) -> TaylorTerms:
-    r"""The notes' monitor of ill-conditioning: :math:`g^\top g` against :math:`g^\top H g`.
+    r"""The textbook's monitor of ill-conditioning (section 8.2.1, Figure 8.1): :math:`g^\top g` against :math:`g^\top H g`.
 
     A gradient step :math:`-\epsilon g` changes the cost by about
     :math:`\tfrac12 \epsilon^2 g^\top H g - \epsilon g^\top g`; when

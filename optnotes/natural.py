@@ -22,7 +22,7 @@ class NaturalGradient(FlatOptimizer):
     information of the model's predictive distribution, solved by CG on Fisher-vector
     products.
 
-    Notation of the notes against the arguments: the Fisher information
+    Notation of the textbook against the arguments: the Fisher information
     :math:`F = \mathbb{E}_{x}\,\mathbb{E}_{y \sim p_\theta(\cdot|x)}[-\nabla^2 \log
     p_\theta(y|x)]` is given by ``fisher_vp`` (:math:`v \mapsto Fv`), the damping
     :math:`\lambda` is ``damping``, the learning rate :math:`\epsilon` is ``lr``. The step

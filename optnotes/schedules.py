@@ -28,10 +28,10 @@ class _ClosedForm(LRScheduler):
 
 
 class LinearDecay(_ClosedForm):
-    r"""The notes' linear decay: :math:`\epsilon_k = (1-\tfrac{k}{\tau})\epsilon_0 + \tfrac{k}{\tau}\epsilon_\tau`
+    r"""The textbook's linear decay (section 8.3.1): :math:`\epsilon_k = (1-\tfrac{k}{\tau})\epsilon_0 + \tfrac{k}{\tau}\epsilon_\tau`
     for :math:`k \le \tau`, and :math:`\epsilon_k = \epsilon_\tau` after.
 
-    The notes suggest :math:`\epsilon_\tau \approx 1\%` of :math:`\epsilon_0` and
+    The textbook suggests :math:`\epsilon_\tau \approx 1\%` of :math:`\epsilon_0` and
     :math:`\tau` of a few hundred passes through the training set.
     ``torch.optim.lr_scheduler.LinearLR(start_factor=1, end_factor=final_factor,
     total_iters=tau)`` gives the same rates; optax calls it ``linear_schedule``.
@@ -102,7 +102,7 @@ class InverseTimeDecay(_ClosedForm):
 class MomentumSchedule:
     r"""Sets every group's ``momentum`` to :math:`\alpha_k` = ``fn(k)`` at iteration :math:`k`.
 
-    The notes advise raising :math:`\alpha` over time; Nesterov's :math:`O(1/k^2)` rate
+    The textbook advises raising :math:`\alpha` over time; Nesterov's :math:`O(1/k^2)` rate
     on convex problems needs :math:`\alpha_k \to 1`, e.g. :func:`nesterov_momentum`.
     Use it like a learning-rate scheduler: ``step()`` after each ``optimizer.step()``.
     Each value is checked to lie in [0, 1).

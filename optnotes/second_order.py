@@ -54,7 +54,7 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     :math:`A`, given only :math:`v \mapsto Av`.
 
     This minimizes the quadratic :math:`\tfrac12 x^\top A x - b^\top x` along
-    :math:`A`-conjugate directions :math:`p_k` with the exact step, the case the notes'
+    :math:`A`-conjugate directions :math:`p_k` with the exact step, the case the textbook's
     Algorithm 8.9 solves analytically; in exact arithmetic it ends after at most
     :math:`n` steps (Nocedal & Wright, 2006, Algorithm 5.2), with :math:`r = Ax - b`:
 
@@ -157,8 +157,8 @@ class Newton(_NewtonBase):
     r"""Newton's method: jump to the critical point of the local quadratic model,
     :math:`\theta \leftarrow \theta - (H + \alpha I)^{-1} g` (Algorithm 8.8).
 
-    Notation: the damping :math:`\alpha` is ``damping`` (``0`` is the notes' plain box,
-    :math:`\alpha > 0` the regularized Levenberg–Marquardt-style update of the notes);
+    Notation: the damping :math:`\alpha` is ``damping`` (``0`` is the textbook's plain box,
+    :math:`\alpha > 0` the regularized Levenberg–Marquardt-style update of the textbook);
     the learning rate :math:`\epsilon` (``lr``, default 1) scales the step. Algorithm 8.8:
 
     .. math::
@@ -172,7 +172,7 @@ class Newton(_NewtonBase):
     (one batched double-backward pass) and the system is solved by an LU factorization
     (``torch.linalg.solve``, :math:`O(n^3)`) rather than by forming :math:`H^{-1}`.
     Parameters that received no gradient are left out of the system. Near a saddle point
-    :math:`H` is indefinite and the step goes *to* the saddle, as the notes warn; see
+    :math:`H` is indefinite and the step goes *to* the saddle, as the textbook warns; see
     :class:`SaddleFreeNewton`. With ``line_search_fn="strong_wolfe"`` the step length is
     searched along :math:`\Delta\theta`, and a ``step()`` stops where :math:`\Delta\theta`
     is not a descent direction. Where :math:`H + \alpha I` is singular (:math:`\alpha = 0`
@@ -195,7 +195,7 @@ class Newton(_NewtonBase):
         tolerance_grad: stop when :math:`\|g\|_2 \le` this.
         tolerance_change: stop when :math:`\|\epsilon\Delta\theta\|_\infty` or the change
             of the loss falls below this.
-        line_search_fn: ``None`` (the notes' box) or ``"strong_wolfe"``.
+        line_search_fn: ``None`` (the textbook's box) or ``"strong_wolfe"``.
 
     References: Levenberg (1944); Marquardt (1963); Nocedal & Wright (2006), section 3.3;
     Goodfellow, Bengio & Courville (2016), section 8.6.1.
