@@ -168,7 +168,7 @@ def sci(x: float, digits: int = 1) -> str:
     if x == 0:
         return "0"
     if 1e-2 <= abs(x) < 1e3:
-        return f"{x:.{digits + 1}g}".replace("-", "−")
+        return f"{float(f'{x:.{digits + 1}g}'):g}".replace("-", "−")
     exponent = math.floor(math.log10(abs(x)))
     mantissa = round(x / 10**exponent, digits)
     if abs(mantissa) >= 10:  # rounding carried over, e.g. 9.96 → 10.0
