@@ -43,7 +43,7 @@ def setup(seed: int = 0, threads: int = 1):
 class Probe:
     """Records ``fn(optimizer)`` after every step of an optimizer.
 
-    :func:`optnotes.minimize` (``make_scheduler=``) and :func:`optnotes.train.train`
+    :func:`optnotes.train.minimize` (``make_scheduler=``) and :func:`optnotes.train.train`
     (``scheduler=``) step a scheduler after every update; a probe passed in its place
     reads the optimizer's state instead of changing the rate. Calling the probe with
     the optimizer binds it and returns the probe, so it fits both slots; ``log`` holds
