@@ -5,6 +5,7 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 """
 
 from . import curvature, data, lesson, line_search, objectives, plot, schedules, train
+from .clipping import clip_grad_norm_, clip_grad_value_
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
 from .natural import NaturalGradient
@@ -22,6 +23,7 @@ __all__ = [
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
+    "clip_grad_norm_", "clip_grad_value_",
     "curvature", "data", "lesson", "line_search", "objectives", "plot", "schedules", "train",
 ]
 __version__ = "0.1.0"
