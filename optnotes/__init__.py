@@ -4,7 +4,7 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 ``torch.optim.lr_scheduler.LRScheduler``.
 """
 
-from . import curvature, data, lesson, line_search, objectives, plot, schedules, train
+from . import clipping, curvature, data, lesson, line_search, objectives, plot, schedules, symmetry, train
 from .clipping import clip_grad_norm_, clip_grad_value_
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
@@ -24,6 +24,7 @@ __all__ = [
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
     "clip_grad_norm_", "clip_grad_value_",
-    "curvature", "data", "lesson", "line_search", "objectives", "plot", "schedules", "train",
+    "clipping", "curvature", "data", "lesson", "line_search", "objectives", "plot", "schedules",
+    "symmetry", "train",
 ]
 __version__ = "0.1.0"
