@@ -82,7 +82,8 @@ def total_norm(grads: list[torch.Tensor], norm_type: float = 2.0) -> torch.Tenso
 
 
 def clip_grad_norm_(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: float,
-                    norm_type: float = 2.0, error_if_nonfinite: bool = False) -> torch.Tensor:
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach: bool | None = None) -> torch.Tensor:
     r"""Clip the gradient by its norm: if :math:`\|g\| > v`, :math:`g \leftarrow g\,v/\|g\|`.
 
     ``max_norm`` is the textbook's threshold :math:`v`; ``norm_type`` the :math:`p` of the
@@ -92,6 +93,8 @@ def clip_grad_norm_(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm:
 
     With ``error_if_nonfinite`` a ``nan`` or ``inf`` norm raises ``RuntimeError`` (this
     costs a host synchronisation); otherwise such a gradient is left to the optimizer.
+    ``foreach`` is accepted so that calls written for PyTorch run unchanged; the
+    gradients are always scaled one tensor at a time.
 
     .. note::
        ``torch.nn.utils.clip_grad_norm_`` multiplies by
@@ -120,12 +123,13 @@ def clip_grad_norm_(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm:
 
 
 def clip_grad_value_(parameters: torch.Tensor | Iterable[torch.Tensor],
-                     clip_value: float) -> None:
+                     clip_value: float, foreach: bool | None = None) -> None:
     r"""Clip every component of the gradient to :math:`[-v, v]`, with :math:`v` =
     ``clip_value``: :math:`g_i \leftarrow \max(-v, \min(v, g_i))`.
 
     Unlike :func:`clip_grad_norm_` this changes the direction of :math:`g` whenever some
-    components are clipped and others are not.
+    components are clipped and others are not. ``foreach`` is accepted, as in PyTorch,
+    and has no effect.
     """
     v = _threshold("clip_value", clip_value)
     for g in _grads(parameters):

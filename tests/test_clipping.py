@@ -95,6 +95,16 @@ def test_any_iterable_single_tensor_and_params_without_grad():
     assert torch.allclose(t.grad, torch.tensor([0.6, 0.7]))
 
 
+def test_same_signature_as_torch():
+    import inspect
+    for ours, theirs in ((clip_grad_norm_, torch.nn.utils.clip_grad_norm_),
+                         (clip_grad_value_, torch.nn.utils.clip_grad_value_)):
+        assert list(inspect.signature(ours).parameters) == list(inspect.signature(theirs).parameters)
+    model = model_with_grads()
+    clip_grad_norm_(model.parameters(), 1.0, 2.0, False, foreach=True)
+    clip_grad_value_(model.parameters(), 1.0, foreach=False)
+
+
 def test_infinite_threshold_and_zero_threshold():
     model = model_with_grads()
     before = grads(model)
