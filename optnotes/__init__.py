@@ -4,10 +4,11 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 ``torch.optim.lr_scheduler.LRScheduler``.
 """
 
-from . import (averaging, curvature, data, init, lesson, line_search, models, normalization,
-               objectives, plot, schedules, strategies, train)
+from . import (averaging, clipping, curvature, data, init, lesson, line_search, models,
+               normalization, objectives, plot, schedules, strategies, symmetry, train)
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .averaging import PolyakAverage
+from .clipping import clip_grad_norm_, clip_grad_value_
 from .first_order import SGD
 from .natural import NaturalGradient
 from .normalization import BatchNorm
@@ -23,10 +24,10 @@ __all__ = [
     "Newton", "NewtonCG", "SaddleFreeNewton", "ConjugateGradient", "BFGS", "LBFGS",
     "NaturalGradient", "conjugate_gradient",
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
-    "BatchNorm", "PolyakAverage",
+    "BatchNorm", "PolyakAverage", "clip_grad_norm_", "clip_grad_value_",
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
-    "averaging", "curvature", "data", "init", "lesson", "line_search", "models",
-    "normalization", "objectives", "plot", "schedules", "strategies", "train",
+    "averaging", "clipping", "curvature", "data", "init", "lesson", "line_search", "models",
+    "normalization", "objectives", "plot", "schedules", "strategies", "symmetry", "train",
 ]
 __version__ = "0.1.0"

@@ -137,3 +137,70 @@ def l1_norm(n: int = 1) -> Objective:
     n = _checks.positive_int("n", n)
     zero = torch.zeros(n, dtype=torch.float64)
     return Objective(f"l1 norm (n = {n})", lambda x: x.abs().sum(-1), zero, 0.0, zero + 1.0)
+
+
+# --- landscapes of chapter 03: a cliff and a mountain ------------------------------------
+
+def _smooth_step(t: torch.Tensor) -> torch.Tensor:
+    """0 for t ≤ −1, 1 for t ≥ 1, and ½ + (3t − t³)/4 in between (slope 0 at both ends)."""
+    t = t.clamp(-1.0, 1.0)
+    return 0.5 + (3.0 * t - t**3) / 4.0
+
+
+def _ramp(t: torch.Tensor) -> torch.Tensor:
+    """0 for t ≤ 0, t²/2 for 0 < t < 1, t − ½ for t ≥ 1: a ramp with a rounded foot."""
+    return torch.where(t <= 0, torch.zeros_like(t), torch.where(t < 1, 0.5 * t * t, t - 0.5))
+
+
+def cliff(height: float = 5.0, width: float = 0.3, curvature: float = 0.2) -> Objective:
+    r"""A shallow bowl cut by a cliff (Goodfellow et al., 2016, Figure 8.3):
+
+    .. math::
+
+        f(x, y) = \tfrac{a}{2}\big((x + 1)^2 + y^2\big) + h\, s\!\Big(\frac{x - 1}{w}\Big),
+
+    with :math:`a` = ``curvature``, :math:`h` = ``height``, :math:`w` = ``width`` and the
+    smooth step :math:`s(t) = \tfrac12 + \tfrac14(3t - t^3)` on :math:`[-1, 1]` (0 below,
+    1 above). For :math:`x > 1 + w` the bowl is raised by :math:`h`: a plateau; on the
+    face :math:`|x - 1| < w` the slope reaches :math:`3h/(4w)` (12.5 by default), more
+    than ten times the slope of the bowl at the start :math:`(4, 1.5)`, which lies on the
+    plateau. Minimum 0 at :math:`(-1, 0)`.
+    """
+    h = _checks.positive("height", height)
+    w = _checks.positive("width", width)
+    a = _checks.positive("curvature", curvature)
+
+    def fn(x):
+        bowl = 0.5 * a * ((x[..., 0] + 1.0) ** 2 + x[..., 1] ** 2)
+        return bowl + h * _smooth_step((x[..., 0] - 1.0) / w)
+
+    return Objective("cliff", fn, torch.tensor([-1.0, 0.0], dtype=torch.float64), 0.0,
+                     torch.tensor([4.0, 1.5], dtype=torch.float64))
+
+
+def mountain(height: float = 1.0, curvature: float = 0.1) -> Objective:
+    r"""A bowl with a mountain ridge between the usual start and the minimum (the
+    situation of Goodfellow et al., 2016, Figure 8.4, in two dimensions):
+
+    .. math::
+
+        f(x, y) = \tfrac{a}{2}\big((x - 3.5)^2 + y^2\big)
+        + h\,\big(1 - (x/3)^2\big)_+^3\, r(3 - y),
+
+    with :math:`a` = ``curvature``, :math:`h` = ``height`` and the ramp :math:`r(t)`
+    (0 for :math:`t \le 0`, :math:`t^2/2` up to 1, then :math:`t - \tfrac12`). The ridge
+    runs along the :math:`y` axis, :math:`|x| < 3`, grows without bound towards
+    :math:`y \to -\infty` and ends at :math:`y = 3`. It is zero at the minimizer
+    :math:`(3.5, 0)` (value 0). The start :math:`(-3.5, -0.5)` lies on the far side of
+    the ridge: local descent has to go round its end.
+    """
+    h = _checks.positive("height", height)
+    a = _checks.positive("curvature", curvature)
+
+    def fn(x):
+        bowl = 0.5 * a * ((x[..., 0] - 3.5) ** 2 + x[..., 1] ** 2)
+        across = (1.0 - (x[..., 0] / 3.0) ** 2).clamp(min=0.0) ** 3
+        return bowl + h * across * _ramp(3.0 - x[..., 1])
+
+    return Objective("mountain", fn, torch.tensor([3.5, 0.0], dtype=torch.float64), 0.0,
+                     torch.tensor([-3.5, -0.5], dtype=torch.float64))

@@ -169,3 +169,60 @@ def test_one_dimensional_rotated_quadratic_cannot_have_condition_number_above_on
     with pytest.raises(ValueError) as excinfo:
         objectives.rotated_quadratic(100.0, n=1)
     assert "condition_number" in str(excinfo.value) or "n" in str(excinfo.value)
+
+
+# --- the cliff and the mountain of chapter 03 ----------------------------------------------
+
+LANDSCAPES = {"cliff": objectives.cliff, "mountain": objectives.mountain}
+
+
+@pytest.mark.parametrize("name", LANDSCAPES)
+def test_landscape_minimizer_start_and_batching(name):
+    f = LANDSCAPES[name]()
+    test_gradient_vanishes_at_minimizer(f)
+    test_minimum_value_and_local_minimality(f)
+    grid = torch.randn(4, 5, 2, dtype=torch.float64)
+    assert f(grid).shape == (4, 5)
+    assert torch.equal(f(grid)[1, 2], f(grid[1, 2]))
+    assert f(grid.float()).dtype == torch.float32
+
+
+def test_cliff_face_is_steep_and_plateau_raised():
+    h, w, a = 5.0, 0.3, 0.2
+    f = objectives.cliff(h, w, a)
+    g_face = gradient(f, torch.tensor([1.0, 0.0]))  # middle of the face: 3h/(4w) + a·2
+    assert float(g_face[0]) == pytest.approx(3 * h / (4 * w) + 2 * a, rel=1e-12)
+    g_start = gradient(f, f.start)
+    assert float(g_face.norm()) > 10 * float(g_start.norm())
+    bowl = 0.5 * a * ((3.0 + 1.0) ** 2 + 0.5**2)
+    assert float(f(torch.tensor([3.0, 0.5], dtype=torch.float64))) == pytest.approx(bowl + h)
+    # one gradient step of length ε‖g‖ from the face overshoots the minimizer by far
+    x = torch.tensor([1.0, 0.0], dtype=torch.float64) - 1.0 * g_face
+    assert float((x - f.minimizer).norm()) > 10
+
+
+def test_mountain_blocks_the_straight_path_but_has_no_other_minimum():
+    f = objectives.mountain()
+    s = torch.linspace(0, 1, 101, dtype=torch.float64)[:, None]
+    segment = f.start + s * (f.minimizer - f.start)
+    assert float(f(segment).max()) > float(f(f.start)) + 0.5  # a mountain in the way
+    # gradient descent from a 25 × 25 grid of starts always ends at the minimizer
+    g1 = torch.linspace(-6, 6, 25, dtype=torch.float64)
+    x = torch.stack(torch.meshgrid(g1, g1, indexing="xy"), -1).reshape(-1, 2).requires_grad_()
+    for _ in range(3000):
+        (g,) = torch.autograd.grad(f(x).sum(), x)
+        with torch.no_grad():
+            x -= 0.5 * g
+    assert float((x.detach() - f.minimizer).norm(dim=-1).max()) < 1e-6
+
+
+@pytest.mark.parametrize("make, kwargs, name", [
+    (objectives.cliff, {"height": 0.0}, "height"),
+    (objectives.cliff, {"width": -1.0}, "width"),
+    (objectives.cliff, {"curvature": float("nan")}, "curvature"),
+    (objectives.mountain, {"height": -1.0}, "height"),
+    (objectives.mountain, {"curvature": 0.0}, "curvature"),
+])
+def test_landscape_bad_arguments(make, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        make(**kwargs)
