@@ -210,12 +210,26 @@ def chapters_the_session_needs(session) -> list[Path]:
     return [p for p in CHAPTERS if p in needed]
 
 
+# Each test module that imports a fixture below gets a fixture of its own, even with
+# scope="session"; these objects make the session hold one of each all the same.
+_SESSION: dict = {}
+
+
+def _once(name: str, make):
+    if name not in _SESSION:
+        _SESSION[name] = make()
+    return _SESSION[name]
+
+
 @pytest.fixture(scope="session")
-def chapter_runs(request, tmp_path_factory):
-    runs = ChapterRuns(tmp_path_factory.mktemp("chapters"))
-    runs.start(chapters_the_session_needs(request.session))
-    yield runs
-    runs.close()
+def chapter_runs(request, tmp_path_factory) -> ChapterRuns:
+    def make():
+        runs = ChapterRuns(tmp_path_factory.mktemp("chapters"))
+        runs.start(chapters_the_session_needs(request.session))
+        request.config.add_cleanup(runs.close)
+        return runs
+
+    return _once("chapter_runs", make)
 
 
 # --- the book, once ------------------------------------------------------------------------
@@ -263,11 +277,15 @@ def book(chapter_runs, tmp_path_factory) -> Build:
     if failed:
         pytest.fail(f"the book is not built: {', '.join(failed)} failed to execute "
                     "(test_notebooks.py shows the failing cell)", pytrace=False)
-    folder = tmp_path_factory.mktemp("book")
-    config = book_config(chapter_runs.cache_path, folder / "_config.yml")
-    build = build_book(ROOT, config, folder / "out")
-    record_stage("book build (no execution)", build.seconds)
-    return build
+
+    def make():
+        folder = tmp_path_factory.mktemp("book")
+        config = book_config(chapter_runs.cache_path, folder / "_config.yml")
+        build = build_book(ROOT, config, folder / "out")
+        record_stage("book build (no execution)", build.seconds)
+        return build
+
+    return _once("book", make)
 
 
 if __name__ == "__main__":
