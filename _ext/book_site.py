@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import shutil
 from pathlib import Path
 
 from pybtex.plugin import register_plugin
@@ -57,16 +56,45 @@ def resolve_reexported_name(app, env, node, contnode):
 
 # --- the executed notebook -----------------------------------------------------------------
 
+def executed_notebook(app, pagename: str):
+    """The page's notebook with its outputs, or None.
+
+    myst-nb writes ``jupyter_execute/<page>.ipynb``; after executing the page itself it
+    holds the outputs, but when the outputs came from the jupyter-cache
+    (``execute_notebooks: cache``) it is written without them, so they are merged in
+    from the cache here.
+    """
+    import nbformat
+
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not path.is_file():
+        return None
+    nb = nbformat.read(path, as_version=4)
+    if any(cell.get("outputs") for cell in nb.cells):
+        return nb
+    if app.config.nb_execution_mode != "cache":
+        return nb  # a notebook whose cells print nothing
+    from jupyter_cache import get_cache
+
+    cache = get_cache(app.config.nb_execution_cache_path or ".jupyter_cache")
+    try:
+        return cache.merge_match_into_notebook(nb)[1]
+    except KeyError:  # not in the cache: the page was not executed
+        return nb
+
+
 def offer_executed_notebook(app, pagename, templatename, context, doctree):
-    """Copy ``jupyter_execute/<page>.ipynb`` to ``_sources`` and tell the theme about it."""
+    """Write the executed notebook to ``_sources`` and tell the theme about it."""
     if app.builder.format != "html" or "kernelspec" not in app.env.metadata.get(pagename, {}):
         return
-    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
-    if not executed.is_file():
+    nb = executed_notebook(app, pagename)
+    if nb is None:
         return
+    import nbformat
+
     target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(executed, target)
+    nbformat.write(nb, target)
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 

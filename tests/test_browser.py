@@ -14,8 +14,8 @@ The page checks are also run on a small book made for the test, whose page follo
 chapter pattern, and on a page that breaks it, so that each check is seen to pass and
 to fail.
 
-Skipped, with the reason, when no ``chromium`` is on the PATH (``apt-get install
-chromium``; Playwright's own browser download is not used).
+The tests that need a browser are skipped, with the reason, when no ``chromium`` is on
+the PATH (``apt-get install chromium``; Playwright's own browser download is not used).
 """
 
 from __future__ import annotations
@@ -56,10 +56,8 @@ def toc_pages() -> list[str]:
 PAGES = toc_pages()
 CHAPTER_PAGES = [p for p in PAGES if p.startswith("chapters/")]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium on the PATH (apt-get install chromium)"),
-]
+pytestmark = pytest.mark.slow
+NO_CHROMIUM = "no chromium on the PATH (apt-get install chromium)"
 
 
 # --- serving the site and driving the browser ----------------------------------------------
@@ -88,6 +86,8 @@ def serve():
 
 @pytest.fixture(scope="session")
 def browser():
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -297,30 +297,65 @@ def report(problems: dict[str, list[str]]) -> str:
 
 # --- the book's pages ----------------------------------------------------------------------
 
-def test_every_page_loads_offline_with_formulas_figures_and_solutions_in_order(site, visit):
-    problems = {}
+@pytest.fixture(scope="module")
+def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
+    """What is wrong with each page at desktop width, check by check (one visit a page)."""
+    found = {}
     for page in PAGES:
-        v = visit(site + page)
-        problems[page] = page_problems(v)
+        v = Visit(browser, site + page, DESKTOP)
+        found[page] = {"console": console_problems(v), "math": math_problems(v),
+                       "figures": figure_problems(v), "widths": width_problems(v),
+                       "solutions": solution_problems(v)}
         v.close()
-    assert not any(problems.values()), report(problems)
+    return found
 
 
-def test_every_page_fits_a_phone_whose_menu_opens_the_navigation(site, visit):
-    problems = {}
+@pytest.fixture(scope="module")
+def phone(browser, site) -> dict[str, dict[str, list[str]]]:
+    """What is wrong with each page at 390 px, check by check (one visit a page)."""
+    found = {}
     for page in PAGES:
-        v = visit(site + page, PHONE)
-        problems[page] = console_problems(v) + width_problems(v) + phone_menu_problems(v)
+        v = Visit(browser, site + page, PHONE)
+        found[page] = {"console": console_problems(v), "widths": width_problems(v),
+                       "menu": phone_menu_problems(v)}
         v.close()
-    assert not any(problems.values()), report(problems)
+    return found
 
 
-def test_desktop_sidebar_button_hides_and_shows_the_sidebar(site, visit):
-    v = visit(site + PAGES[-1])
+def check(found: dict, kind: str) -> str:
+    return report({page: problems[kind] for page, problems in found.items()})
+
+
+def test_every_page_loads_offline_with_no_console_error(desktop, phone):
+    assert not (r := check(desktop, "console") + check(phone, "console")), r
+
+
+def test_every_formula_is_rendered_by_mathjax(desktop):
+    assert not (r := check(desktop, "math")), r
+
+
+def test_every_figure_has_a_caption_and_an_alt_text_that_is_not_a_path(desktop):
+    assert not (r := check(desktop, "figures")), r
+
+
+def test_every_solution_starts_closed_and_opens_on_click(desktop):
+    assert not (r := check(desktop, "solutions")), r
+
+
+def test_nothing_is_wider_than_the_window_on_a_desktop_or_a_phone(desktop, phone):
+    assert not (r := check(desktop, "widths") + check(phone, "widths")), r
+
+
+def test_the_phone_menu_and_contents_buttons_open_their_panels(phone):
+    assert not (r := check(phone, "menu")), r
+
+
+def test_desktop_sidebar_button_hides_and_shows_the_sidebar(visit, site):
+    v = visit(site + (CHAPTER_PAGES or PAGES)[0])
     assert not (p := desktop_sidebar_problems(v)), p
 
 
-def test_each_chapter_offers_its_executed_notebook_source_and_pdf(site, visit, book):  # noqa: F811
+def test_each_chapter_offers_its_executed_notebook_source_and_pdf(visit, site, book):  # noqa: F811
     problems = {}
     for page in CHAPTER_PAGES:
         v = visit(site + page)
@@ -458,7 +493,7 @@ plt.show()
 
 
 @pytest.fixture(scope="module")
-def small_site(tmp_path_factory, serve) -> str:
+def small_site(browser, tmp_path_factory, serve) -> str:
     """A two-page book with the repository's configuration, built with -W -n."""
     src = tmp_path_factory.mktemp("small-book")
     for name in ("_config.yml", "references.bib"):
