@@ -145,7 +145,15 @@ def _execute_main(source: str, executed: str, cwd: str, timeout: str) -> int:
     result = single_nb_execution(nb, cwd=cwd, timeout=int(timeout), allow_errors=False,
                                  meta_override=True)
     if result.err is not None:
-        print(result.exc_string)
+        failed = [i for i, cell in enumerate(nb.cells)
+                  if any(out.get("output_type") == "error" for out in cell.get("outputs", []))]
+        if failed:  # the line of the .md where that cell starts (myst-nb's source map)
+            lines = nb.metadata.get("source_map") or []
+            where = f", line {lines[failed[0]]} of the .md" if failed[0] < len(lines) else ""
+            print(f"cell {failed[0]}{where}:")
+        from nbclient.exceptions import CellExecutionError
+
+        print(str(result.err) if isinstance(result.err, CellExecutionError) else result.exc_string)
         return 1
     nbformat.write(nb, executed)
     return 0
