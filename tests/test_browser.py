@@ -103,7 +103,7 @@ def site(book, serve) -> str:  # noqa: F811
     return serve(book.html)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _time_browser_tests():
     start = time.perf_counter()
     yield
