@@ -15,7 +15,7 @@ import torch
 #: Width of the book's text column (688 px at 96 px per inch, less a margin), in inches.
 COLUMN_WIDTH_IN = 6.8
 
-#: The course's matplotlib style: readable at the column's width, legends of 9 pt or more.
+#: The course's matplotlib style, readable at the column's width, legends of 9 pt or more.
 STYLE = {
     "figure.figsize": (COLUMN_WIDTH_IN, 3.4),
     "figure.dpi": 100,

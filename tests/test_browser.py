@@ -1,0 +1,536 @@
+"""The built site in a real browser, offline: Playwright driving Debian's Chromium.
+
+The site of this session's book build (``site_build.py``) is served from localhost;
+every request to another host is refused, so a page that needs the network fails. On
+every page of the book: no console error; every formula rendered by MathJax; every
+figure with a caption and an alt text that is not a file path; every solution closed
+until clicked; nothing wider than the window (wide equations and tables scroll inside
+their own box) on a phone (390 px) and on a desktop; the menu and "Contents" buttons
+open their panels on a phone and the sidebar button hides the sidebar on a desktop.
+Every internal link and anchor of every page resolves, and each chapter offers its
+executed notebook for download.
+
+The page checks are also run on a small book made for the test, whose page follows the
+chapter pattern, and on a page that breaks it, so that each check is seen to pass and
+to fail.
+
+The tests that need a browser are skipped, with the reason, when no ``chromium`` is on
+the PATH (``apt-get install chromium``; Playwright's own browser download is not used).
+"""
+
+from __future__ import annotations
+
+import functools
+import html.parser
+import http.server
+import shutil
+import textwrap
+import threading
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import nbformat
+import pytest
+import yaml
+
+from site_build import (ROOT, book, book_config, build_book, chapter_runs,  # noqa: F401
+                        record_stage)
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def toc_pages() -> list[str]:
+    """The pages of ``_toc.yml`` as built paths (``intro.html``, ``chapters/04_x.html``)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [c["file"] for c in part.get("chapters", [])]
+    return [str(Path(f).with_suffix(".html")) for f in files]
+
+
+PAGES = toc_pages()
+CHAPTER_PAGES = [p for p in PAGES if p.startswith("chapters/")]
+
+pytestmark = pytest.mark.slow
+NO_CHROMIUM = "no chromium on the PATH (apt-get install chromium)"
+
+
+# --- serving the site and driving the browser ----------------------------------------------
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """``serve(folder) -> base URL``: a folder served on 127.0.0.1 for this session."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(QuietHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip(NO_CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def site(book, serve) -> str:  # noqa: F811
+    if book.returncode != 0:
+        pytest.fail("the book did not build (see test_book.py)", pytrace=False)
+    return serve(book.html)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _time_browser_tests():
+    start = time.perf_counter()
+    yield
+    record_stage("browser tests (with the test's own small book)", time.perf_counter() - start)
+
+
+class Visit:
+    """One page in one window size, with what it logged and what it tried to fetch."""
+
+    def __init__(self, browser, url: str, viewport: dict):
+        self.context = browser.new_context(viewport=viewport)
+        self.errors: list[str] = []
+        self.refused: list[str] = []
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+
+        def route(r):
+            if r.request.url.startswith(origin):
+                r.continue_()
+            else:
+                self.refused.append(r.request.url)
+                r.abort()
+
+        self.context.route("**/*", route)
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.page.goto(url, wait_until="load")
+        # MathJax typesets after load; wait until it is done (or absent)
+        self.page.wait_for_function(
+            "() => !window.MathJax || (MathJax.startup && MathJax.startup.promise)", timeout=20000)
+        self.page.evaluate("() => window.MathJax ? MathJax.startup.promise : null")
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def visit(browser):
+    opened = []
+
+    def open_page(url, viewport=DESKTOP) -> Visit:
+        opened.append(Visit(browser, url, viewport))
+        return opened[-1]
+
+    yield open_page
+    for v in opened:
+        v.close()
+
+
+# --- the checks, each a function of a loaded page that returns what is wrong ----------------
+
+def console_problems(v: Visit) -> list[str]:
+    return [f"console error: {e}" for e in v.errors] + [f"refused request: {u}" for u in v.refused]
+
+
+MATH_PROBLEMS_JS = """() => {
+  const out = [];
+  const maths = document.querySelectorAll('.bd-article .math');
+  if (maths.length && !window.MathJax) out.push('formulas but no MathJax');
+  maths.forEach((m, i) => {
+    if (!m.querySelector('mjx-container')) out.push('not rendered: ' + m.textContent.slice(0, 60));
+    else if (m.querySelector('mjx-merror')) out.push('TeX error: ' + m.textContent.slice(0, 60));
+  });
+  return out;
+}"""
+
+
+def math_problems(v: Visit) -> list[str]:
+    return v.page.evaluate(MATH_PROBLEMS_JS)
+
+
+FIGURE_PROBLEMS_JS = r"""() => {
+  const out = [];
+  const isPath = (alt) => /[\/\\]|\.(png|svg|jpe?g|gif|webp)$/i.test(alt.trim());
+  document.querySelectorAll('.bd-article img').forEach((img) => {
+    const name = (img.getAttribute('src') || '').split('/').pop();
+    const alt = (img.getAttribute('alt') || '').trim();
+    if (!alt) out.push('no alt text: ' + name);
+    else if (isPath(alt)) out.push('alt text is a path: ' + name);
+    const fig = img.closest('figure');
+    const caption = fig && fig.querySelector('figcaption');
+    if (!caption || !caption.textContent.trim()) out.push('no caption: ' + name);
+  });
+  return out;
+}"""
+
+
+def figure_problems(v: Visit) -> list[str]:
+    return v.page.evaluate(FIGURE_PROBLEMS_JS)
+
+
+WIDTH_PROBLEMS_JS = """() => {
+  const out = [];
+  const doc = document.documentElement;
+  if (doc.scrollWidth > window.innerWidth + 1)
+    out.push(`the page scrolls sideways: ${doc.scrollWidth} px in a ${window.innerWidth} px window`);
+  const boxes = '.bd-article div.math, .bd-article mjx-container[display="true"], ' +
+                '.bd-article .pst-scrollable-table-container, .bd-article table, ' +
+                '.bd-article pre, .bd-article .cell_output, .bd-article dl.py dt';
+  const article = document.querySelector('.bd-article');
+  const right = article ? article.getBoundingClientRect().right : window.innerWidth;
+  const scrolls = (el) => ['auto', 'scroll'].includes(getComputedStyle(el).overflowX);
+  document.querySelectorAll(boxes).forEach((el) => {
+    const what = el.tagName.toLowerCase() + '.' + el.className + ': ' +
+                 el.textContent.trim().replace(/\\s+/g, ' ').slice(0, 60);
+    // the box that shows el: el itself or the nearest ancestor in the article that scrolls
+    let box = el;
+    while (box && box !== article && !scrolls(box)) box = box.parentElement;
+    if (!box || box === article) box = el;
+    if (box.getBoundingClientRect().right > right + 1) out.push('wider than the column: ' + what);
+    else if (box === el && el.scrollWidth > el.clientWidth + 1 && !scrolls(el))
+      out.push('clipped: ' + what);
+  });
+  return out;
+}"""
+
+
+def width_problems(v: Visit) -> list[str]:
+    return v.page.evaluate(WIDTH_PROBLEMS_JS)
+
+
+SOLUTIONS_JS = """() => Array.from(document.querySelectorAll('.bd-article .solution')).map((s) => {
+  const body = s.querySelector('section') || s.lastElementChild;
+  return {id: s.id, open: !!body && body.offsetHeight > 0 && !s.classList.contains('toggle-hidden')
+                                   && !body.classList.contains('toggle-hidden')};
+})"""
+
+
+def solution_problems(v: Visit) -> list[str]:
+    out = []
+    for s in v.page.evaluate(SOLUTIONS_JS):
+        if s["open"]:
+            out.append(f"solution open before a click: {s['id']}")
+            continue
+        sel = f'[id="{s["id"]}"]'
+        v.page.locator(f"{sel} button.toggle-button").first.click()
+        v.page.wait_for_timeout(400)
+        opened = next((t for t in v.page.evaluate(SOLUTIONS_JS) if t["id"] == s["id"]), None)
+        if not (opened and opened["open"]):
+            out.append(f"solution does not open on click: {s['id']}")
+    return out
+
+
+def phone_menu_problems(v: Visit) -> list[str]:
+    """At phone width the visible menu button opens the navigation, "Contents" the page's
+    table of contents (where the page has one)."""
+    out = []
+    for kind, dialog, what in [("primary", "#pst-primary-sidebar-modal", "menu"),
+                               ("secondary", "#pst-secondary-sidebar-modal", "Contents")]:
+        buttons = v.page.locator(f".{kind}-toggle:visible")
+        if buttons.count() == 0:
+            if kind == "primary":
+                out.append("no visible menu button")
+            continue
+        buttons.first.click()
+        try:
+            v.page.wait_for_selector(f"{dialog}[open]", timeout=3000)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            out.append(f"the {what} button does not open its panel")
+            continue
+        links = v.page.locator(f"{dialog} a:visible").count()
+        if links == 0:
+            out.append(f"the {what} panel opens with no link in it")
+        v.page.keyboard.press("Escape")
+        v.page.wait_for_timeout(300)
+    return out
+
+
+def desktop_sidebar_problems(v: Visit) -> list[str]:
+    sidebar = v.page.locator("#pst-primary-sidebar")
+    buttons = v.page.locator(".primary-toggle:visible")
+    if buttons.count() == 0 or not sidebar.is_visible():
+        return ["no sidebar or no visible sidebar button on a desktop"]
+    buttons.first.click()
+    v.page.wait_for_timeout(500)
+    if sidebar.is_visible() and sidebar.bounding_box()["width"] > 1:
+        return ["the sidebar button does not hide the sidebar"]
+    buttons.first.click()
+    v.page.wait_for_timeout(500)
+    return [] if sidebar.is_visible() else ["the sidebar button does not bring the sidebar back"]
+
+
+def page_problems(v: Visit, solutions: bool = True) -> list[str]:
+    out = console_problems(v) + math_problems(v) + figure_problems(v) + width_problems(v)
+    return out + (solution_problems(v) if solutions else [])
+
+
+def report(problems: dict[str, list[str]]) -> str:
+    return "\n".join(f"{page}:\n  " + "\n  ".join(p) for page, p in problems.items() if p)
+
+
+# --- the book's pages ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
+    """What is wrong with each page at desktop width, check by check (one visit a page)."""
+    found = {}
+    for page in PAGES:
+        v = Visit(browser, site + page, DESKTOP)
+        found[page] = {"console": console_problems(v), "math": math_problems(v),
+                       "figures": figure_problems(v), "widths": width_problems(v),
+                       "solutions": solution_problems(v)}
+        v.close()
+    return found
+
+
+@pytest.fixture(scope="module")
+def phone(browser, site) -> dict[str, dict[str, list[str]]]:
+    """What is wrong with each page at 390 px, check by check (one visit a page)."""
+    found = {}
+    for page in PAGES:
+        v = Visit(browser, site + page, PHONE)
+        found[page] = {"console": console_problems(v), "widths": width_problems(v),
+                       "menu": phone_menu_problems(v)}
+        v.close()
+    return found
+
+
+def check(found: dict, kind: str) -> str:
+    return report({page: problems[kind] for page, problems in found.items()})
+
+
+def test_every_page_loads_offline_with_no_console_error(desktop, phone):
+    assert not (r := check(desktop, "console") + check(phone, "console")), r
+
+
+def test_every_formula_is_rendered_by_mathjax(desktop):
+    assert not (r := check(desktop, "math")), r
+
+
+def test_every_figure_has_a_caption_and_an_alt_text_that_is_not_a_path(desktop):
+    assert not (r := check(desktop, "figures")), r
+
+
+def test_every_solution_starts_closed_and_opens_on_click(desktop):
+    assert not (r := check(desktop, "solutions")), r
+
+
+def test_nothing_is_wider_than_the_window_on_a_desktop_or_a_phone(desktop, phone):
+    assert not (r := check(desktop, "widths") + check(phone, "widths")), r
+
+
+def test_the_phone_menu_and_contents_buttons_open_their_panels(phone):
+    assert not (r := check(phone, "menu")), r
+
+
+def test_desktop_sidebar_button_hides_and_shows_the_sidebar(visit, site):
+    v = visit(site + (CHAPTER_PAGES or PAGES)[0])
+    assert not (p := desktop_sidebar_problems(v)), p
+
+
+def test_each_chapter_offers_its_executed_notebook_source_and_pdf(visit, site, book):  # noqa: F811
+    problems = {}
+    for page in CHAPTER_PAGES:
+        v = visit(site + page)
+        labels = v.page.locator(".dropdown-download-buttons .dropdown-item").all_text_contents()
+        labels = {t.strip() for t in labels}
+        wrong = [f"no {s} download" for s in (".ipynb", ".md", ".pdf") if s not in labels]
+        notebook = book.html / "_sources" / Path(page).with_suffix(".ipynb")
+        outputs = notebook.is_file() and any(
+            cell.get("outputs") for cell in nbformat.read(notebook, as_version=4).cells)
+        if not outputs:
+            wrong.append(f"{notebook.name} is missing or has no outputs")
+        problems[page] = wrong
+        v.close()
+    assert not any(problems.values()), report(problems)
+
+
+class _Anchors(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"):
+            self.ids.add(attrs["name"])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+def broken_links(html_root: Path) -> list[str]:
+    """Every relative link of every built page leads to a file, and its #anchor to an id."""
+    pages = [p for p in html_root.rglob("*.html") if "_static" not in p.parts]
+    parsed = {}
+    for page in pages:
+        parser = _Anchors()
+        parser.feed(page.read_text(encoding="utf8", errors="replace"))
+        parsed[page.resolve()] = parser
+    broken = []
+    for page, parser in parsed.items():
+        for href in parser.links:
+            parts = urlsplit(href)
+            if parts.scheme or parts.netloc or href.startswith(("mailto:", "javascript:")):
+                continue
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            name = f"{page.relative_to(html_root.resolve())}: {href}"
+            if not target.exists():
+                broken.append(f"{name} (no such file)")
+            elif parts.fragment and target.suffix == ".html":
+                ids = parsed[target].ids if target in parsed else set()
+                if unquote(parts.fragment) not in ids:
+                    broken.append(f"{name} (no such anchor)")
+    return broken
+
+
+def test_every_internal_link_and_anchor_resolves(book):  # noqa: F811
+    assert book.returncode == 0, "the book did not build (see test_book.py)"
+    assert not (broken := broken_links(book.html)), "\n".join(broken)
+
+
+# --- the checks themselves, on a small book made for the test ------------------------------
+
+NOTEBOOK_HEADER = '''\
+---
+jupytext:
+  text_representation: {extension: .md, format_name: myst}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+'''
+
+GOOD_PAGE = NOTEBOOK_HEADER + '''\
+# A page of the chapter pattern
+
+The loss falls like $1/k$, see {numref}`fig-test-decay`:
+
+$$
+\\sum_{k=1}^{K} \\frac{1}{k} \\approx \\ln K + \\gamma
+\\qquad\\text{a long display equation that is wider than a phone's column, }
+\\qquad \\epsilon_k = \\frac{\\epsilon_0}{1 + k/\\tau}, \\qquad \\theta \\leftarrow \\theta - \\epsilon g
+$$
+
+```{code-cell} ipython3
+---
+tags: [hide-input]
+mystnb:
+  figure:
+    caption: |
+      The loss 1/k against the step k.
+    name: fig-test-decay
+  image:
+    alt: A curve falling steeply from 1 and flattening towards 0 over ten steps.
+---
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(4, 2))
+ax.plot(range(1, 11), [1 / k for k in range(1, 11)])
+ax.set_xlabel("step k")
+ax.set_ylabel("loss")
+plt.show()
+```
+
+| a wide table | with | many | columns | whose | headers | are | long enough | to overflow |
+|---|---|---|---|---|---|---|---|---|
+| 0.000001 | 0.000002 | 0.000003 | 0.000004 | 0.000005 | 0.000006 | 0.000007 | 0.000008 | 0.000009 |
+
+## Exercises
+
+```{exercise} A question
+:label: ex-test-one
+What is $1 + 1$?
+```
+
+```{solution} ex-test-one
+:class: dropdown
+It is $2$:
+
+    print(1 + 1)
+```
+'''
+
+BAD_PAGE = NOTEBOOK_HEADER + '''\
+# A page that breaks the pattern
+
+```{code-cell} ipython3
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.plot([1, 2])
+plt.show()
+```
+
+<div style="width: 2000px">a block wider than any window</div>
+'''
+
+
+@pytest.fixture(scope="module")
+def small_site(browser, tmp_path_factory, serve) -> str:
+    """A two-page book with the repository's configuration, built with -W -n."""
+    src = tmp_path_factory.mktemp("small-book")
+    for name in ("_config.yml", "references.bib"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "_static", src / "_static")
+    (src / "intro.md").write_text("# Small book\n\nTwo pages.\n", encoding="utf8")
+    (src / "good.md").write_text(GOOD_PAGE, encoding="utf8")
+    (src / "bad.md").write_text(BAD_PAGE, encoding="utf8")
+    (src / "_toc.yml").write_text(textwrap.dedent("""\
+        format: jb-book
+        root: intro.md
+        parts:
+          - caption: Pages
+            numbered: true
+            chapters:
+              - file: good.md
+              - file: bad.md
+        """), encoding="utf8")
+    out = tmp_path_factory.mktemp("small-book-out")
+    config = book_config(out / "jupyter-cache", out / "_config.yml", root=ROOT)
+    build = build_book(src, config, out / "out")
+    assert build.returncode == 0, f"the small book did not build:\n{build.log[-6000:]}"
+    return serve(build.html)
+
+
+def test_page_checks_pass_on_a_page_of_the_chapter_pattern(small_site, visit):
+    v = visit(small_site + "good.html")
+    assert not (p := page_problems(v)), p
+    assert v.page.locator(".bd-article figure figcaption").count() == 1
+    assert v.page.locator(".bd-article .solution").count() == 1
+    phone = visit(small_site + "good.html", PHONE)
+    assert not (p := width_problems(phone) + phone_menu_problems(phone)), p
+
+
+def test_page_checks_fail_on_a_page_that_breaks_the_pattern(small_site, visit):
+    v = visit(small_site + "bad.html")
+    figures = figure_problems(v)
+    assert any(p.startswith("no caption") for p in figures), figures
+    assert any(p.startswith("alt text is a path") for p in figures), figures
+    assert any("scrolls sideways" in p for p in width_problems(v)), width_problems(v)
