@@ -5,6 +5,7 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 """
 
 from . import curvature, data, lesson, line_search, objectives, plot, schedules, train
+from . import parallel
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
 from .natural import NaturalGradient
@@ -13,6 +14,7 @@ from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
 from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
 from .train import History, Trajectory, evaluate, minimize
+from .train import zero_one_loss
 
 __all__ = [
     "SGD",
@@ -23,5 +25,6 @@ __all__ = [
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
     "curvature", "data", "lesson", "line_search", "objectives", "plot", "schedules", "train",
+    "zero_one_loss", "parallel",
 ]
 __version__ = "0.1.0"
