@@ -5,7 +5,6 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 """
 
 from . import curvature, data, lesson, line_search, objectives, plot, schedules, train
-from . import parallel
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .first_order import SGD
 from .natural import NaturalGradient
@@ -28,3 +27,13 @@ __all__ = [
     "zero_one_loss", "parallel",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # optnotes.parallel is imported on first use, so that `python -m optnotes.parallel`
+    # (what torchrun runs) does not find it imported already
+    if name == "parallel":
+        import importlib
+
+        return importlib.import_module(".parallel", __name__)
+    raise AttributeError(f"module 'optnotes' has no attribute {name!r}")
