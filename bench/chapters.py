@@ -45,7 +45,7 @@ def main(argv=None) -> None:
     p.add_argument("patterns", nargs="*", help="run only chapters whose file name contains one of these")
     p.add_argument("--timeout", type=float, default=600, help="per-cell timeout in seconds (default 600)")
     args = p.parse_args(argv)
-    paths = sorted(glob.glob(os.path.join(CHAPTERS, "[0-9][0-9]_*.md")))
+    paths = sorted(glob.glob(os.path.join(CHAPTERS, "[0-9][0-9]*_*.md")))
     if args.patterns:
         paths = [q for q in paths if any(s in os.path.basename(q) for s in args.patterns)]
     if not paths:

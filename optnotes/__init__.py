@@ -4,10 +4,13 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 ``torch.optim.lr_scheduler.LRScheduler``.
 """
 
-from . import curvature, data, lesson, line_search, objectives, plot, schedules, train
+from . import (averaging, curvature, data, init, lesson, line_search, models, normalization,
+               objectives, plot, schedules, strategies, train)
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
+from .averaging import PolyakAverage
 from .first_order import SGD
 from .natural import NaturalGradient
+from .normalization import BatchNorm
 from .quasi_newton import BFGS, LBFGS, ConjugateGradient
 from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
@@ -21,9 +24,11 @@ __all__ = [
     "Newton", "NewtonCG", "SaddleFreeNewton", "ConjugateGradient", "BFGS", "LBFGS",
     "NaturalGradient", "conjugate_gradient",
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
+    "BatchNorm", "PolyakAverage",
     "default_device", "set_seed",
     "minimize", "evaluate", "Trajectory", "History",
-    "curvature", "data", "lesson", "line_search", "objectives", "plot", "schedules", "train",
+    "averaging", "curvature", "data", "init", "lesson", "line_search", "models",
+    "normalization", "objectives", "plot", "schedules", "strategies", "train",
     "zero_one_loss", "parallel",
 ]
 __version__ = "0.1.0"

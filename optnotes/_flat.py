@@ -10,8 +10,14 @@ first parameter. Parameters whose gradient stays ``None`` count as zero gradient
 do not move.
 
 **The closure.** It is the closure of ``torch.optim.LBFGS``: it zeroes the gradients,
-computes the loss, calls ``loss.backward()`` and returns the loss. It may also just return
-the loss without calling ``backward()``; the optimizer then differentiates it.
+computes the loss, calls ``loss.backward()`` and returns the loss. As in torch, the
+gradient is whatever the closure leaves in ``.grad`` (gradients set by hand included; a
+``None`` gradient counts as zero) and the loss may be a tensor or a plain number. The
+closure may also just return the loss without calling ``backward()`` (leaving each
+gradient ``None`` or as it was); the optimizer then differentiates it. The Newton family needs the graph of
+the gradient (below), so a closure that leaves none (gradients set by hand, a plain
+number) makes their ``step()`` fail with a message saying so, unless the gradient is
+already small enough to stop.
 
 **Where Hessian-vector products come from.** A method that needs :math:`Hv` evaluates the
 closure inside :class:`CreateGraph`, a ``torch.overrides.TorchFunctionMode`` under which
@@ -38,12 +44,14 @@ from .line_search import strong_wolfe
 
 class Evaluation(NamedTuple):
     """One call of the closure: its loss, :math:`J(\\theta)` as a float, the flat gradient
-    (detached) and, when asked for, the per-parameter gradients that keep their graph."""
+    (detached) and, when asked for, the per-parameter gradients that keep their graph
+    (None, with the reason in ``no_graph``, when the closure left no graph)."""
 
     loss: torch.Tensor
     f: float
     g: torch.Tensor
     grads: list | None
+    no_graph: str | None = None  # why ``grads`` is None when a graph was asked for
 
 
 class CreateGraph(TorchFunctionMode):
@@ -69,11 +77,13 @@ class FlatOptimizer(Optimizer):
     """Base class: one flat vector, a closure, and the stopping rules of ``torch.optim.LBFGS``.
 
     Every group must carry the same hyperparameters (the method sees one vector, so a
-    per-group value could not mean anything); a group that differs is rejected.
+    per-group value could not mean anything); a group that differs is rejected. Complex
+    parameters are rejected at construction (``TypeError`` naming the dtype).
     Subclasses validate their own arguments in :meth:`check_method_group`.
     """
 
     _c2 = 0.9  # curvature constant of the strong Wolfe search (quasi-Newton methods)
+    supports_complex = False  # one real vector θ; complex parameters are rejected
 
     def _arrive(self, closure, ev, new, evals: int, t: float, d, group: dict, max_eval: int,
                 last: bool, graph: bool = False):
@@ -200,40 +210,65 @@ class FlatOptimizer(Optimizer):
     def _evaluate(self, closure: Callable, graph: bool = False) -> Evaluation:
         """Call the closure at the current θ (one function-and-gradient evaluation).
 
-        With ``graph=True`` the gradients keep their graph for Hessian-vector products.
-        Each parameter's ``.grad`` is left holding its (detached) gradient.
+        As in ``torch.optim.LBFGS`` the gradient is what the closure leaves in ``.grad``
+        (``None`` counts as zero; gradients set by hand count too), and the loss may be a
+        plain number. If the closure computes no gradient (each is None or as it was) and
+        returns a loss with a graph, the loss is differentiated here. With ``graph=True`` the
+        gradients keep their graph for Hessian-vector products when there is one. Each
+        parameter's ``.grad`` is left holding its (detached) gradient.
         """
         params = self._params()
-        for p in params:
-            p.grad = None
+        before = [(p.grad, None if p.grad is None else p.grad._version) for p in params]
+        hess_grads, no_graph = None, None
         with torch.enable_grad(), (_create_graph() if graph else contextlib.nullcontext()):
             loss = closure()
-            grads = [p.grad for p in params]
-            if all(g is None for g in grads):  # the closure returned the loss without backward()
-                if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
-                    raise TypeError("the closure must return the loss as a tensor that depends on "
-                                    f"the parameters, got {loss!r}")
-                grads = list(torch.autograd.grad(loss, params, create_graph=graph, allow_unused=True))
-            elif graph and not any(g is not None and g.requires_grad for g in grads):
-                raise RuntimeError(
-                    f"{type(self).__name__} needs the graph of the gradient for Hessian-vector "
-                    "products, but the closure's gradients have none: let the closure call "
-                    "loss.backward() (run here with create_graph=True) or return the loss without "
-                    "calling backward(); torch.autograd.backward/grad inside it cannot be "
-                    "intercepted. (A loss linear in the parameters has H = 0 and no Newton step.)")
+            differentiable = isinstance(loss, torch.Tensor) and loss.requires_grad
+            computed = any(p.grad is not None and (p.grad is not g or p.grad._version != v)
+                           for p, (g, v) in zip(params, before))
+            if differentiable and not computed:  # the loss, returned without backward()
+                grads = list(torch.autograd.grad(loss, params, create_graph=graph,
+                                                 allow_unused=True))
+            else:
+                grads = [p.grad for p in params]
+            if graph:
+                hess_grads, no_graph = self._graph_of(loss, params, grads, differentiable)
         for p, g in zip(params, grads):
             if g is not None and (g.requires_grad or g is not p.grad):
                 p.grad = g.detach()  # also breaks the p → p.grad → graph cycle
         state = self.state[params[0]]
         state["func_evals"] = state.get("func_evals", 0) + 1
-        f = float(loss.item() if isinstance(loss, torch.Tensor) else loss)
+        f = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
         return Evaluation(loss, f, self._flat([p.grad for p in params], params),
-                          grads if graph else None)
+                          hess_grads, no_graph)
+
+    def _graph_of(self, loss, params: list, grads: list, differentiable: bool):
+        """The gradients with their graph, for Hv, or None and the reason there is none.
+
+        Gradients without a graph mean either a gradient that does not depend on θ (a loss
+        linear in θ, H = 0) or a graph that was never built or already freed; a second
+        ``torch.autograd.grad`` of the loss tells the two apart.
+        """
+        if any(g is not None and g.requires_grad for g in grads):
+            return grads, None
+        if differentiable:
+            try:
+                again = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+                return list(again), None  # none depends on θ: H = 0
+            except RuntimeError:
+                pass  # the closure's backward freed the graph
+        return None, (
+            f"{type(self).__name__} needs the Hessian, from Hessian-vector products through "
+            "the graph of the gradient, but the closure left gradients without one (it "
+            f"returned {loss!r}): let the closure call loss.backward() (run here with "
+            "create_graph=True) or return the loss without calling backward(); gradients set "
+            "by hand, a loss returned as a plain number, or torch.autograd.backward/grad "
+            "called inside the closure give no graph")
 
     def _hvp(self, ev: Evaluation) -> Callable[[torch.Tensor], torch.Tensor]:
         """v ↦ Hv, by differentiating gᵀv once more through the graph of ``ev.grads``."""
         params, state = self._params(), self._state()
         state.setdefault("hvp_evals", 0)
+        self._need_graph(ev)
         live = [(i, g) for i, g in enumerate(ev.grads) if g is not None and g.requires_grad]
 
         def hvp(v: torch.Tensor) -> torch.Tensor:
@@ -249,10 +284,16 @@ class FlatOptimizer(Optimizer):
 
         return hvp
 
+    @staticmethod
+    def _need_graph(ev: Evaluation) -> None:
+        if ev.grads is None:
+            raise RuntimeError(ev.no_graph)
+
     def _hessian(self, ev: Evaluation) -> torch.Tensor:
         """The dense Hessian, all n Hessian-vector products in one batched backward pass."""
         params, state = self._params(), self._state()
         n = sum(p.numel() for p in params)
+        self._need_graph(ev)
         state["hvp_evals"] = state.get("hvp_evals", 0) + n
         live = [(i, g) for i, g in enumerate(ev.grads) if g is not None and g.requires_grad]
         if not live:

@@ -13,18 +13,32 @@ from . import _checks
 CPU_CHUNK = 1 << 18  # elements
 
 
-def _cpu_chunks(theta: list, g: list):
-    """``(θ, g)`` split into runs of at most ``CPU_CHUNK`` elements (a larger tensor alone)."""
+def _cpu_chunks(theta: list):
+    """Index ranges of ``θ`` with at most ``CPU_CHUNK`` elements each (a larger tensor alone)."""
     if theta[0].device.type != "cpu":
-        yield theta, g
+        yield 0, len(theta)
         return
     start, size = 0, 0
     for i, p in enumerate(theta):
         if size and size + p.numel() > CPU_CHUNK:
-            yield theta[start:i], g[start:i]
+            yield start, i
             start, size = i, 0
         size += p.numel()
-    yield theta[start:], g[start:]
+    yield start, len(theta)
+
+
+def _as_real(t: torch.Tensor) -> torch.Tensor:
+    """A complex tensor as pairs of reals (``torch.view_as_real``, as torch.optim does)."""
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+class Views(list):
+    """The tensors a step works on (complex ones viewed as reals), with ``.params``, the
+    parameters they belong to, so that state can be looked up by parameter."""
+
+    def __init__(self, tensors, params):
+        super().__init__(tensors)
+        self.params = params
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -36,16 +50,55 @@ class Optimizer(torch.optim.Optimizer):
     fails as loudly as a bad keyword argument.
     """
 
+    #: whether the method handles complex parameters (as pairs of reals)
+    supports_complex = True
+
     def __init__(self, params, defaults: dict):
         super().__init__(_checks.params(params), defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:  # an optimizer pickled before a flag existed
+            self._fill_defaults(group)
+
+    def _fill_defaults(self, group: dict) -> None:
+        """The constructor's value of each hyperparameter ``group`` lacks."""
+        for key, value in self.defaults.items():
+            if key != "differentiable":  # torch's __setstate__ adds it to the defaults
+                group.setdefault(key, value)
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
         try:
+            self._check_dtypes(self.param_groups[-1])
             self.check_group(self.param_groups[-1])
         except (TypeError, ValueError):
             self.param_groups.pop()  # a rejected group must leave no trace
             raise
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """``torch.optim.Optimizer.load_state_dict``, with every loaded group checked as the
+        constructor checks it (a hand-edited ``lr=-1`` is rejected and nothing is loaded).
+        A flag missing from an older state dict takes the constructor's value."""
+        before = self.__getstate__()
+        super().load_state_dict(state_dict)
+        try:
+            for group in self.param_groups:
+                self._fill_defaults(group)
+                self.check_group(group)
+        except (TypeError, ValueError):
+            self.__setstate__(before)  # a rejected state dict must leave no trace
+            raise
+
+    def _check_dtypes(self, group: dict) -> None:
+        """Complex parameters are rejected by a method that cannot handle them."""
+        if self.supports_complex:
+            return
+        for p in group["params"]:
+            if p.is_complex():
+                raise TypeError(
+                    f"{type(self).__name__} does not support complex parameters, got a "
+                    f"parameter of dtype {p.dtype}; optimize torch.view_as_real(p) instead")
 
     def check_group(self, group: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -60,18 +113,24 @@ class Optimizer(torch.optim.Optimizer):
 
     @staticmethod
     def _decayed(theta: list, g: list, group: dict) -> list:
-        """The gradients with the L2 term of ``weight_decay`` λ added: g + λθ (new tensors)."""
+        """The gradient of the cost the step descends: −g with ``maximize`` (ascent, as
+        torch.optim), then the L2 term of ``weight_decay`` λ added, g + λθ (new tensors)."""
+        if group.get("maximize", False):
+            g = torch._foreach_neg(g)
         if group.get("weight_decay", 0.0):
             return torch._foreach_add(g, theta, alpha=group["weight_decay"])
         return g
 
     def _groups(self):
-        """Each param group with gradients, as ``(group, θ, g)``; g includes λθ if weight_decay."""
+        """Each param group with gradients, as ``(group, θ, g)``; g is −g with ``maximize``
+        and includes λθ with ``weight_decay``. Complex tensors come as pairs of reals."""
         for group in self.param_groups:
-            theta, g = self._params_with_grad(group)
-            if theta:
-                for theta_part, g_part in _cpu_chunks(theta, g):
-                    yield group, theta_part, self._decayed(theta_part, g_part, group)
+            params, g = self._params_with_grad(group)
+            if params:
+                theta, g = [_as_real(p) for p in params], [_as_real(t) for t in g]
+                for a, b in _cpu_chunks(theta):
+                    yield (group, Views(theta[a:b], params[a:b]),
+                           self._decayed(theta[a:b], g[a:b], group))
 
     def _params_with_grad(self, group: dict) -> tuple[list, list]:
         """The group's parameters that have a gradient, and those gradients."""
@@ -85,12 +144,21 @@ class Optimizer(torch.optim.Optimizer):
             grads.append(p.grad)
         return params, grads
 
-    def _state_tensors(self, params: list, name: str) -> list:
-        """State tensor ``name`` of each parameter, created as zeros on first use."""
+    def _state_tensors(self, theta: Views, name: str, fill: float = 0.0) -> list:
+        """State tensor ``name`` of each parameter, created on first use filled with ``fill``
+        (shaped, typed and placed like the parameter; complex ones viewed as reals)."""
         tensors = []
-        for p in params:
+        for p in theta.params:
             state = self.state[p]
             if name not in state:
-                state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            tensors.append(state[name])
+                state[name] = torch.full_like(p, fill, memory_format=torch.preserve_format)
+            tensors.append(_as_real(state[name]))
         return tensors
+
+    def _step_counts(self, theta: Views) -> list:
+        """The step count ``t`` of each parameter, incremented (a Python int in the state)."""
+        counts = []
+        for p in theta.params:
+            self.state[p]["t"] = self.state[p].get("t", 0) + 1
+            counts.append(self.state[p]["t"])
+        return counts

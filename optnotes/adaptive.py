@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 
 import torch
+from torch.optim.optimizer import required
 
 from . import _checks
 from ._optimizer import Optimizer
@@ -77,15 +78,25 @@ class DeltaBarDelta(Optimizer):
         kappa: additive increase :math:`\kappa \ge 0`.
         phi: multiplicative decrease :math:`\phi \in [0, 1)`.
         theta: averaging factor :math:`\theta \in [0, 1)` of :math:`\bar\delta`.
+        maximize: ascend instead (:math:`\delta \leftarrow -\delta` first).
+
+    The four hyperparameters have no defaults (Jacobs gives none that fit every problem):
+    pass them to the constructor or set them in every param group. Complex parameters
+    are rejected, since the rule compares signs.
 
     References: Jacobs (1988), *Increased rates of convergence through learning rate
     adaptation*, Neural Networks 1(4); Sutton (1992) for the incremental variant.
     """
 
-    def __init__(self, params, lr: float, kappa: float, phi: float, theta: float):
-        super().__init__(params, dict(lr=lr, kappa=kappa, phi=phi, theta=theta))
+    supports_complex = False  # the sign rule compares signs, which complex numbers lack
+
+    def __init__(self, params, lr: float = required, kappa: float = required,
+                 phi: float = required, theta: float = required, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, kappa=kappa, phi=phi, theta=theta,
+                                      maximize=maximize))
 
     def check_group(self, group: dict) -> None:
+        group["maximize"] = _checks.boolean("maximize", group["maximize"])
         group["lr"] = _checks.nonnegative("lr", group["lr"])
         group["kappa"] = _checks.nonnegative("kappa", group["kappa"])
         group["phi"] = _checks.in_unit_interval("phi", group["phi"])
@@ -97,12 +108,7 @@ class DeltaBarDelta(Optimizer):
         loss = self._loss(closure)
         for group, w, g in self._groups():
             kappa, phi, theta = group["kappa"], group["phi"], group["theta"]
-            eps = []
-            for p in w:
-                if "eps" not in self.state[p]:
-                    self.state[p]["eps"] = torch.full_like(p, group["lr"],
-                                                           memory_format=torch.preserve_format)
-                eps.append(self.state[p]["eps"])
+            eps = self._state_tensors(w, "eps", fill=group["lr"])  # ε_i(0) = lr
             delta_bar = self._state_tensors(w, "delta_bar")
             sign = torch._foreach_mul(delta_bar, g)  # sign of δ̄(t−1) δ(t)
             torch._foreach_sign_(sign)
@@ -147,24 +153,29 @@ class AdaGrad(Optimizer):
         lr: global learning rate :math:`\epsilon \ge 0`.
         eps: :math:`\delta \ge 0`, added to :math:`\sqrt{r}`.
         weight_decay: :math:`\lambda \ge 0`.
+        maximize: ascend instead: :math:`g \leftarrow -g` before everything else, as
+            torch.optim's ``maximize=True``.
 
     References: Duchi, Hazan & Singer (2011); Goodfellow, Bengio & Courville (2016),
     section 8.5.1.
     """
 
-    def __init__(self, params, lr: float = 0.01, eps: float = 1e-7, weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay))
+    def __init__(self, params, lr: float = 0.01, eps: float = 1e-7, weight_decay: float = 0.0,
+                 maximize: bool = False):
+        super().__init__(params, dict(lr=lr, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
 
     def check_group(self, group: dict) -> None:
         group["lr"] = _checks.nonnegative("lr", group["lr"])
         group["eps"] = _checks.nonnegative("eps", group["eps"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
+        group["maximize"] = _checks.boolean("maximize", group["maximize"])
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
+        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, delta = group["lr"], group["eps"]
             r = self._state_tensors(theta, "r")
             torch._foreach_addcmul_(r, g, g)  # r ← r + g⊙g
@@ -249,6 +260,8 @@ class RMSProp(Optimizer):
         momentum: :math:`\alpha \in [0, 1)`.
         nesterov: use Algorithm 8.6; needs ``momentum > 0``.
         weight_decay: :math:`\lambda \ge 0`.
+        maximize: ascend instead: :math:`g \leftarrow -g` before everything else, as
+            torch.optim's ``maximize=True``.
 
     References: Tieleman & Hinton (2012), lecture 6.5 of *Neural Networks for Machine
     Learning*; Sutskever et al. (2013) for the change of variables; Goodfellow, Bengio &
@@ -256,9 +269,10 @@ class RMSProp(Optimizer):
     """
 
     def __init__(self, params, lr: float = 0.001, rho: float = 0.9, eps: float = 1e-6,
-                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
+                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0,
+                 maximize: bool = False):
         defaults = dict(lr=lr, rho=rho, eps=eps, momentum=momentum, nesterov=nesterov,
-                        weight_decay=weight_decay)
+                        weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
     def check_group(self, group: dict) -> None:
@@ -268,13 +282,14 @@ class RMSProp(Optimizer):
         group["momentum"] = _checks.in_unit_interval("momentum", group["momentum"])
         group["nesterov"] = _checks.boolean("nesterov", group["nesterov"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
+        group["maximize"] = _checks.boolean("maximize", group["maximize"])
         _checks.nesterov_needs_momentum(group)
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
+        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, rho, delta, alpha = group["lr"], group["rho"], group["eps"], group["momentum"]
             r = self._state_tensors(theta, "r")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
@@ -340,26 +355,30 @@ class AdaDelta(Optimizer):
         rho: decay rate :math:`\rho \in [0, 1)` of both averages.
         eps: :math:`\delta \ge 0`, inside both square roots.
         weight_decay: :math:`\lambda \ge 0`.
+        maximize: ascend instead: :math:`g \leftarrow -g` before everything else, as
+            torch.optim's ``maximize=True``.
 
     References: Zeiler (2012), *ADADELTA: an adaptive learning rate method*,
     arXiv:1212.5701.
     """
 
     def __init__(self, params, lr: float = 1.0, rho: float = 0.95, eps: float = 1e-6,
-                 weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+                 weight_decay: float = 0.0, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
 
     def check_group(self, group: dict) -> None:
         group["lr"] = _checks.nonnegative("lr", group["lr"])
         group["rho"] = _checks.in_unit_interval("rho", group["rho"])
         group["eps"] = _checks.nonnegative("eps", group["eps"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
+        group["maximize"] = _checks.boolean("maximize", group["maximize"])
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
+        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, rho, delta = group["lr"], group["rho"], group["eps"]
             r = self._state_tensors(theta, "r")
             s = self._state_tensors(theta, "s")
@@ -423,33 +442,34 @@ class Adam(Optimizer):
         betas: :math:`(\rho_1, \rho_2)`, each in :math:`[0, 1)`.
         eps: :math:`\delta \ge 0`, added to :math:`\sqrt{\hat r}`.
         weight_decay: :math:`\lambda \ge 0`.
+        maximize: ascend instead: :math:`g \leftarrow -g` before everything else, as
+            torch.optim's ``maximize=True``.
 
     References: Kingma & Ba (2015), *Adam: a method for stochastic optimization*, ICLR;
     Goodfellow, Bengio & Courville (2016), section 8.5.3.
     """
 
     def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+                 eps: float = 1e-8, weight_decay: float = 0.0, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))
 
     def check_group(self, group: dict) -> None:
         group["lr"] = _checks.nonnegative("lr", group["lr"])
         group["betas"] = _betas(group["betas"])
         group["eps"] = _checks.nonnegative("eps", group["eps"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
+        group["maximize"] = _checks.boolean("maximize", group["maximize"])
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
+        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, (rho1, rho2), delta = group["lr"], group["betas"], group["eps"]
             s = self._state_tensors(theta, "s")
             r = self._state_tensors(theta, "r")
-            t = []
-            for p in theta:  # t ← t + 1
-                self.state[p]["t"] = self.state[p].get("t", 0) + 1
-                t.append(self.state[p]["t"])
+            t = self._step_counts(theta)  # t ← t + 1
             torch._foreach_lerp_(s, g, 1.0 - rho1)  # s ← ρ1 s + (1−ρ1) g
             torch._foreach_mul_(r, rho2)  # r ← ρ2 r + (1−ρ2) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho2)

@@ -13,7 +13,7 @@ Example, the largest and smallest curvature of a small model's loss::
     f, theta = flat_loss(model, torch.nn.functional.cross_entropy, X, y)
     lo, hi = extreme_eigenvalues(lambda v: hvp(f, theta, v), torch.randn_like(theta))
 
-Chapter: *Second-order methods* (``chapters/06_second_order``).
+Chapter: *Second-order methods* (``chapters/06a_newton``, ``chapters/06b_conjugate_gradients``).
 """
 
 from __future__ import annotations

@@ -68,18 +68,22 @@ class SGD(Optimizer):
 
     Args:
         params: an iterable of tensors or of param-group dicts.
-        lr: learning rate :math:`\epsilon \ge 0`.
+        lr: learning rate :math:`\epsilon \ge 0` (default 1e-3, torch's, so that an
+            optimizer built from param groups that each set ``lr`` needs no other).
         momentum: :math:`\alpha \in [0, 1)`.
         nesterov: use Algorithm 8.3; needs ``momentum > 0``.
         weight_decay: :math:`\lambda \ge 0`.
+        maximize: ascend instead, :math:`g \leftarrow -g` before everything else (as
+            ``torch.optim.SGD(maximize=True)``).
 
     References: Robbins & Monro (1951); Polyak (1964); Nesterov (1983);
     Sutskever et al. (2013) for the change of variables.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0):
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, maximize: bool = False):
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
+                        maximize=maximize)
         super().__init__(params, defaults)
 
     def check_group(self, group: dict) -> None:
@@ -87,6 +91,7 @@ class SGD(Optimizer):
         group["momentum"] = _checks.in_unit_interval("momentum", group["momentum"])
         group["nesterov"] = _checks.boolean("nesterov", group["nesterov"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
+        group["maximize"] = _checks.boolean("maximize", group["maximize"])
         _checks.nesterov_needs_momentum(group)
         # A group built with momentum keeps its velocity even while a schedule sets α = 0
         # (v ← 0·v − εg is still the box); only a group built without momentum skips v.
@@ -96,7 +101,7 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← g + λθ when weight_decay > 0
+        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, alpha = group["lr"], group["momentum"]
             if alpha == 0 and not group["keep_velocity"]:
                 torch._foreach_add_(theta, g, alpha=-eps)  # θ ← θ − εg

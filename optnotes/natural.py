@@ -1,11 +1,13 @@
 r"""The natural gradient: steepest descent in the space of the distributions the model
 outputs, :math:`\theta \leftarrow \theta - \epsilon (F + \lambda I)^{-1} g`.
 
-Chapter: *Second-order methods* (``chapters/06_second_order``).
+Chapter: *Second-order methods* (``chapters/06a_newton``, ``chapters/06b_conjugate_gradients``).
 """
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Callable
 
 import torch
@@ -63,6 +65,11 @@ class NaturalGradient(FlatOptimizer):
     Fisher-vector products, counted in the state as ``"func_evals"`` and
     ``"fvp_evals"``), stopping early as :class:`~optnotes.LBFGS` does.
 
+    ``copy.deepcopy`` keeps ``fisher_vp`` (the same function, so a copy of an optimizer
+    whose ``fisher_vp`` reads a model reads that same model); ``pickle`` works when
+    ``fisher_vp`` can be pickled (a module-level function) and otherwise fails with a
+    ``TypeError`` saying so.
+
     **Differences from PyTorch.** ``torch.optim`` has no natural gradient. K-FAC
     (Martens & Grosse, 2015) approximates :math:`F^{-1}` by Kronecker factors per layer
     instead of solving with CG, as Hessian-free optimization does here.
@@ -99,6 +106,33 @@ class NaturalGradient(FlatOptimizer):
                                       tolerance_change=tolerance_change,
                                       line_search_fn=line_search_fn))
         self.fisher_vp = fisher_vp
+
+    def __getstate__(self) -> dict:
+        # torch.optim.Optimizer keeps only defaults, state and param_groups: keep v ↦ Fv too
+        return {**super().__getstate__(), "fisher_vp": self.fisher_vp}
+
+    def __deepcopy__(self, memo: dict) -> "NaturalGradient":
+        """A copy that steps exactly like this optimizer (the same ``fisher_vp`` function)."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
+
+    def __copy__(self) -> "NaturalGradient":
+        new = type(self).__new__(type(self))
+        new.__setstate__(dict(self.__getstate__()))
+        return new
+
+    def __reduce_ex__(self, protocol):
+        try:
+            pickle.dumps(self.fisher_vp, protocol)
+        except (pickle.PicklingError, AttributeError, TypeError) as e:
+            raise TypeError(
+                f"NaturalGradient cannot be pickled because its fisher_vp ({self.fisher_vp!r}) "
+                f"cannot be ({e}); a local function or lambda never can. Save "
+                "opt.state_dict() instead and load it into a NaturalGradient built with the "
+                "same fisher_vp") from e
+        return super().__reduce_ex__(protocol)
 
     def check_method_group(self, group: dict) -> None:
         group["damping"] = _checks.nonnegative("damping", group["damping"])

@@ -24,7 +24,7 @@ dense Hessian (:math:`n` products in one batched pass), because those methods ar
 dense ones. :mod:`optnotes.curvature` computes the same products for a function of a flat
 vector with ``torch.func``.
 
-Chapter: *Second-order methods* (``chapters/06_second_order``).
+Chapter: *Second-order methods* (``chapters/06a_newton``, ``chapters/06b_conjugate_gradients``).
 """
 
 from __future__ import annotations
@@ -102,6 +102,15 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     return CGResult(x, k, rr ** 0.5, False)
 
 
+def _singular(opt, group: dict):
+    """Raise the error of a Newton step through a singular matrix, saying what to do."""
+    raise torch.linalg.LinAlgError(
+        f"{type(opt).__name__}: the Hessian (plus damping={group['damping']!r}) is singular at "
+        "this point, so the Newton step -(H + damping*I)^-1 g is not defined (a loss linear in "
+        "some direction has H = 0 there); pass damping > 0, e.g. damping=1e-3, which makes "
+        "the step well defined, or use NewtonCG")
+
+
 class _NewtonBase(FlatOptimizer):
     """The loop shared by the Newton-type methods: evaluate with graph, direction, move."""
 
@@ -166,7 +175,11 @@ class Newton(_NewtonBase):
     :math:`H` is indefinite and the step goes *to* the saddle, as the notes warn; see
     :class:`SaddleFreeNewton`. With ``line_search_fn="strong_wolfe"`` the step length is
     searched along :math:`\Delta\theta`, and a ``step()`` stops where :math:`\Delta\theta`
-    is not a descent direction.
+    is not a descent direction. Where :math:`H + \alpha I` is singular (:math:`\alpha = 0`
+    and a loss that is flat or linear along some direction) the step is not defined and
+    ``step()`` raises ``torch.linalg.LinAlgError`` saying to pass ``damping > 0``; with
+    :math:`\alpha > 0` a loss linear in :math:`\theta` (:math:`H = 0`) steps
+    :math:`-\epsilon g/\alpha`.
 
     **Differences from scipy.** ``scipy.optimize.minimize(method="Newton-CG")`` and
     ``"trust-exact"`` use the Hessian too but solve by CG or in a trust region; nothing in
@@ -202,7 +215,10 @@ class Newton(_NewtonBase):
         H = H[on][:, on]
         H.diagonal().add_(group["damping"])  # H + αI
         delta = torch.zeros_like(ev.g)
-        delta[on] = -torch.linalg.solve(H, ev.g[on])  # Δθ = −(H + αI)⁻¹ g
+        try:
+            delta[on] = -torch.linalg.solve(H, ev.g[on])  # Δθ = −(H + αI)⁻¹ g
+        except torch.linalg.LinAlgError:
+            _singular(self, group)
         return delta
 
 
@@ -354,6 +370,8 @@ class SaddleFreeNewton(_NewtonBase):
         if group["krylov_dim"] is None:
             on = self._active(ev)
             lam, Q = torch.linalg.eigh(self._hessian(ev)[on][:, on])  # H = QΛQᵀ
+            if alpha == 0 and bool((lam == 0).any()):
+                _singular(self, group)
             delta = torch.zeros_like(g)
             delta[on] = -Q @ ((Q.T @ g[on]) / (lam.abs() + alpha))  # Δθ = −Q(|Λ| + αI)⁻¹Qᵀg
             return delta

@@ -121,7 +121,9 @@ MOMENTUM_BAD = [
     Bad({"momentum": 1.5}, ValueError, "momentum"),
     Bad({"momentum": "0.9"}, TypeError, "momentum"),
 ]
-SGD_BAD = LR_BAD + WEIGHT_DECAY_BAD + MOMENTUM_BAD + [
+MAXIMIZE_BAD = [Bad({"maximize": 1}, TypeError, "maximize"),
+                Bad({"maximize": "yes"}, TypeError, "maximize")]
+SGD_BAD = LR_BAD + WEIGHT_DECAY_BAD + MOMENTUM_BAD + MAXIMIZE_BAD + [
     Bad({"nesterov": 1}, TypeError, "nesterov"),
     Bad({"nesterov": "yes"}, TypeError, "nesterov"),
 ]
@@ -136,7 +138,7 @@ RHO_BAD = [
     Bad({"rho": 1.0}, ValueError, "rho"),
     Bad({"rho": "0.9"}, TypeError, "rho"),
 ]
-ADAPTIVE_BAD = LR_BAD + WEIGHT_DECAY_BAD + EPS_BAD
+ADAPTIVE_BAD = LR_BAD + WEIGHT_DECAY_BAD + EPS_BAD + MAXIMIZE_BAD
 RMSPROP_BAD = ADAPTIVE_BAD + RHO_BAD + MOMENTUM_BAD + [
     Bad({"nesterov": 1}, TypeError, "nesterov"),
     Bad({"nesterov": "yes"}, TypeError, "nesterov"),
@@ -149,7 +151,7 @@ BETAS_BAD = [
     Bad({"betas": 0.9}, TypeError, "betas"),
     Bad({"betas": (0.9, 0.99, 0.999)}, TypeError, "betas"),
 ]
-DBD_BAD = LR_BAD + [
+DBD_BAD = LR_BAD + MAXIMIZE_BAD + [
     Bad({"kappa": -0.01}, ValueError, "kappa"),
     Bad({"kappa": float("inf")}, ValueError, "kappa"),
     Bad({"phi": 1.0}, ValueError, "phi"),

@@ -24,7 +24,7 @@ import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.md"))
 CELL_TIMEOUT_S = 300  # as execute.timeout in _config.yml
 CHAPTER_TIMEOUT_S = 1200
 TAIL = 8000  # characters of the run's output shown when it fails

@@ -1,0 +1,244 @@
+"""``OptimizerInfo`` entries for optnotes' optimizers, for the port of PyTorch's optimizer
+tests (``test_torch_optim_suite.py``).
+
+Built on ``torch.testing._internal.common_optimizers``: the optimizer inputs of each
+optimizer's torch.optim counterpart, translated to optnotes' arguments (an input that sets
+a flag optnotes does not have is dropped, and the flags dropped are listed in
+``DROPPED``), plus inputs for what only optnotes has; the error inputs likewise, with
+optnotes' messages, which name the argument and the value it got.
+"""
+
+from __future__ import annotations
+
+import unittest
+from copy import deepcopy
+
+import torch
+from torch.nn import Parameter
+from torch.testing._internal import common_optimizers as co
+from torch.testing._internal.common_methods_invocations import DecorateInfo
+from torch.testing._internal.common_optimizers import (
+    ErrorOptimizerInput,
+    OptimizerErrorEnum,
+    OptimizerInfo,
+    OptimizerInput,
+)
+
+import optnotes
+
+# torch.optim flags that optnotes' optimizers do not take (see "Differences from
+# torch.optim" on the API page): an upstream input that sets one is left out.
+DROPPED = {
+    "capturable", "foreach", "fused", "differentiable",  # one implementation, foreach on CPU and CUDA
+    "dampening",  # not in the textbook's momentum
+    "centered",  # centered RMSProp is not in the textbook
+    "amsgrad",  # not in Algorithm 8.7
+    "lr_decay", "initial_accumulator_value",  # not in Algorithm 8.4
+}
+RENAMED = {torch.optim.RMSprop: {"alpha": "rho"}}
+
+
+def identity_fisher(v: torch.Tensor) -> torch.Tensor:
+    """F = I: the natural gradient is then the (damped) gradient."""
+    return v
+
+
+def _translated(torch_inputs, torch_cls, extra=()):
+    """``torch_inputs`` (an upstream ``optim_inputs_func``) with torch's names mapped to
+    optnotes' and the inputs that use a dropped flag (or a tensor lr) left out."""
+    def inputs(device, dtype=None):
+        out = []
+        for oi in torch_inputs(device, dtype):
+            kwargs = {RENAMED.get(torch_cls, {}).get(k, k): v for k, v in oi.kwargs.items()}
+            if DROPPED & kwargs.keys() or any(isinstance(v, torch.Tensor) for v in kwargs.values()):
+                continue
+            out.append(OptimizerInput(params=None, kwargs=kwargs, desc=oi.desc))
+        return out + [OptimizerInput(params=None, kwargs=dict(k), desc=d) for d, k in extra]
+    return inputs
+
+
+def _own(*configs):
+    def inputs(device, dtype=None):
+        return [OptimizerInput(params=None, kwargs=deepcopy(k), desc=d) for d, k in configs]
+    return inputs
+
+
+def _error(kwargs, error_type, regex, desc, on=OptimizerErrorEnum.CONSTRUCTION_ERROR, params=None):
+    return ErrorOptimizerInput(OptimizerInput(params=params, kwargs=kwargs, desc=desc),
+                               error_on=on, error_type=error_type, error_regex=regex)
+
+
+def _errors_for_all(device, dtype, base):
+    """Upstream ``get_error_inputs_for_all_optims``, with optnotes' messages where they
+    differ; ``base`` holds the hyperparameters an optimizer cannot do without."""
+    if co._get_device_type(device) != "cpu":
+        return []
+    p = Parameter(torch.randn(1, 1, device=device, dtype=dtype))
+    q = Parameter(torch.randn(1, 1, device=device, dtype=dtype))
+    return [
+        _error(base, TypeError, "params must be an iterable of tensors or of dicts, got a single "
+               "Tensor", "invalid param type", params=p),
+        _error(base, UserWarning, ".*a parameter group with duplicate parameters.*",
+               "a param group cannot have duplicate parameters", params=[p, p]),
+        _error(base, ValueError, "some parameters appear in more than one parameter group",
+               "duplicate parameters across param groups", params=[{"params": p}, {"params": p}]),
+        _error({**base, "lr": torch.tensor(0.001)}, TypeError, "lr must be a real number, got "
+               "tensor", "a Tensor lr is not supported", params=[p]),
+        _error(base, ValueError, "all optimizer params should be with/without names. Some param "
+               "names are missing", "names for all or none", params=[("weight", p), q]),
+        _error(base, ValueError, "all optimizer param groups should be with/without names. "
+               "cannot add param group with names to the optimizer", "named groups",
+               params=[{"params": [p], "lr": 1e-2}, {"params": [("weight", q)]}]),
+        _error({**base, "lr": -1}, ValueError, r"lr must be >= 0, got -1", "negative lr",
+               params=[p]),
+    ]
+
+
+def _error_inputs(base=None, first_order=True, more=()):
+    base = base or {}
+
+    def errors(device, dtype):
+        out = _errors_for_all(device, dtype, base)
+        if co._get_device_type(device) != "cpu":
+            return out
+        p = Parameter(torch.randn(2, device=device, dtype=dtype))
+        if first_order:
+            p.grad = torch.randn(2, device=device, dtype=dtype).to_sparse()
+            out.append(_error(base, RuntimeError, "does not support sparse gradients",
+                              "sparse gradients", on=OptimizerErrorEnum.STEP_ERROR, params=[p]))
+        else:
+            out.append(_error(base, TypeError, "step needs closure", "a closure is needed",
+                              on=OptimizerErrorEnum.STEP_ERROR, params=[p]))
+        for kwargs, error_type, regex, desc in more:
+            out.append(_error({**base, **kwargs}, error_type, regex, desc, params=[p]))
+        return out
+    return errors
+
+
+# --- the intended differences that make an upstream test inapplicable ----------------------
+
+def _skip(test: str, reason: str) -> DecorateInfo:
+    return DecorateInfo(unittest.skip(reason), "TestOptimRenewed", test)
+
+
+GROUPS = "works on one flattened vector, so every param group must carry the same " \
+         "hyperparameters (torch.optim.LBFGS takes no groups at all)"
+NEEDS_GRAPH = "needs the graph of the gradient for Hessian-vector products, which a " \
+              "closure returning a constant with gradients set by hand does not give"
+TENSOR_LR = "lr must be a Python number (no tensor lr yet)"
+TOLERANCE = "tolerance_grad must be a finite number >= 0; torch also accepts -inf and inf"
+DBD_REQUIRED = "kappa, phi and theta have no defaults, so a param group that sets only lr " \
+               "is incomplete, and lr only sets the initial per-parameter rates"
+SINGLE_DEVICE = "one flat vector on one device, like torch.optim.LBFGS"
+
+FIRST_ORDER_SKIPS = (_skip("test_tensor_lr", TENSOR_LR),)
+CLOSURE_SKIPS = (
+    _skip("test_tensor_lr", TENSOR_LR),
+    _skip("test_param_groups_lr", GROUPS),
+    _skip("test_param_groups_weight_decay", GROUPS),
+    _skip("test_param_group_with_lrscheduler_goes_right_direction", GROUPS),
+    _skip("test_forloop_goes_right_direction_multigpu", SINGLE_DEVICE),
+    _skip("test_second_order_optims_return_consistent_types", TOLERANCE),
+)
+NEWTON_SKIPS = CLOSURE_SKIPS + tuple(
+    _skip(t, NEEDS_GRAPH) for t in ("test_load_nontensor_step", "test_deepcopy_copies_all_public_attrs",
+                                    "test_non_empty_state", "test_state_dict_with_cuda_params"))
+DBD_SKIPS = FIRST_ORDER_SKIPS + (
+    _skip("test_param_groups_lr", DBD_REQUIRED),
+    _skip("test_param_group_with_lrscheduler_goes_right_direction", DBD_REQUIRED),
+)
+
+MOMENTUM_BAD = [({"momentum": -0.5}, ValueError, r"momentum must be in \[0, 1\), got -0.5",
+                 "momentum should be between 0 and 1")]
+CLOSURE_BAD = [
+    ({"max_iter": 0}, ValueError, "max_iter must be >= 1, got 0", "max_iter >= 1"),
+    ({"tolerance_grad": -1.0}, ValueError, "tolerance_grad must be >= 0, got -1.0",
+     "tolerance_grad >= 0"),
+    ({"line_search_fn": "armijo"}, ValueError, "line_search_fn must be None or "
+     "'strong_wolfe', got 'armijo'", "unknown line search"),
+]
+
+
+def _first_order(cls, inputs, errors, skips=FIRST_ORDER_SKIPS, **kwargs):
+    return OptimizerInfo(cls, optim_inputs_func=inputs, optim_error_inputs_func=errors,
+                         supported_impls=(), not_og_supported_flags=("maximize",),
+                         skips=skips, **kwargs)
+
+
+def _closure(cls, inputs, base=None, more=(), skips=CLOSURE_SKIPS):
+    return OptimizerInfo(cls, optim_inputs_func=inputs,
+                         optim_error_inputs_func=_error_inputs(base, False, CLOSURE_BAD + list(more)),
+                         supported_impls=(), not_og_supported_flags=(), supports_complex=False,
+                         step_requires_closure=True, supports_param_groups=False,
+                         supports_multiple_devices=False, skips=skips)
+
+
+DBD = dict(lr=0.01, kappa=0.001, phi=0.5, theta=0.7)
+NATURAL = dict(fisher_vp=identity_fisher)
+
+optim_db: list[OptimizerInfo] = [
+    _first_order(optnotes.SGD, _translated(co.optim_inputs_func_sgd, torch.optim.SGD),
+                 _error_inputs(more=MOMENTUM_BAD)),
+    _first_order(optnotes.DeltaBarDelta, _own(
+        ("default", DBD), ("non-default lr", {**DBD, "lr": 0.001}),
+        ("larger increase", {**DBD, "kappa": 0.01}), ("maximize", {**DBD, "maximize": True})),
+        _error_inputs(DBD, more=[({"phi": 1.0}, ValueError, r"phi must be in \[0, 1\), got 1.0",
+                                  "phi should be between 0 and 1")]),
+        skips=DBD_SKIPS, supports_complex=False),
+    _first_order(optnotes.AdaGrad, _translated(co.optim_inputs_func_adagrad, torch.optim.Adagrad),
+                 _error_inputs(more=[({"eps": -1e-8}, ValueError, "eps must be >= 0, got -1e-08",
+                                      "eps >= 0")])),
+    _first_order(optnotes.RMSProp, _translated(
+        co.optim_inputs_func_rmsprop, torch.optim.RMSprop,
+        extra=[("momentum", {"momentum": 0.1}), ("nesterov", {"momentum": 0.9, "nesterov": True}),
+               ("maximize, weight_decay, w/ momentum",
+                {"momentum": 0.1, "weight_decay": 0.1, "maximize": True})]),
+        _error_inputs(more=[({"momentum": -1.0}, ValueError, r"momentum must be in \[0, 1\), got "
+                             "-1.0", "momentum should be between 0 and 1")])),
+    _first_order(optnotes.AdaDelta, _translated(co.optim_inputs_func_adadelta, torch.optim.Adadelta),
+                 _error_inputs(more=[({"rho": 1.1}, ValueError, r"rho must be in \[0, 1\), got 1.1",
+                                      "rho should be between 0 and 1")])),
+    _first_order(optnotes.Adam, _translated(co.optim_inputs_func_adam, torch.optim.Adam),
+                 _error_inputs(more=[
+                     ({"betas": (1.0, 0.0)}, ValueError, r"betas\[0\] must be in \[0, 1\), got 1.0",
+                      "beta1 should be between 0 and 1"),
+                     ({"weight_decay": -1}, ValueError, "weight_decay must be >= 0, got -1",
+                      "weight_decay should >= 0")])),
+    # the suite's losses, (Wx + b)² and sums of BatchNorm outputs, have singular Hessians,
+    # where undamped Newton raises: every Newton input is damped
+    _closure(optnotes.Newton, _own(
+        ("damped", {"damping": 1.0}), ("non-default lr", {"damping": 0.1, "lr": 0.5}),
+        ("strong_wolfe", {"damping": 1.0, "line_search_fn": "strong_wolfe"}),
+        ("one iteration", {"damping": 1.0, "max_iter": 1})),
+        more=[({"damping": -1.0}, ValueError, "damping must be >= 0, got -1.0", "damping >= 0")],
+        skips=NEWTON_SKIPS),
+    _closure(optnotes.NewtonCG, _own(
+        ("default", {}), ("non-default lr", {"lr": 0.5}), ("damping", {"damping": 0.1}),
+        ("fixed steps", {"line_search_fn": None, "lr": 0.5, "damping": 0.1}),
+        ("max_cg_iter", {"max_cg_iter": 2})),
+        more=[({"max_cg_iter": 0}, ValueError, "max_cg_iter must be >= 1, got 0", "max_cg_iter")],
+        skips=NEWTON_SKIPS),
+    _closure(optnotes.SaddleFreeNewton, _own(
+        ("default", {}), ("damping", {"damping": 0.1}), ("krylov_dim", {"krylov_dim": 3}),
+        ("strong_wolfe", {"damping": 0.1, "line_search_fn": "strong_wolfe"})),
+        more=[({"krylov_dim": 0}, ValueError, "krylov_dim must be >= 1, got 0", "krylov_dim")],
+        skips=NEWTON_SKIPS),
+    _closure(optnotes.ConjugateGradient, _own(
+        ("default", {}), ("non-default lr", {"lr": 0.01}), ("fletcher-reeves", {"beta": "fletcher-reeves"}),
+        ("restart_every", {"restart_every": 2}),
+        ("fixed steps", {"line_search_fn": None, "lr": 0.01})),
+        more=[({"beta": "hs"}, ValueError, "beta must be 'polak-ribiere' or 'fletcher-reeves', "
+               "got 'hs'", "unknown beta")]),
+    _closure(optnotes.BFGS, _own(
+        ("default", {}), ("non-default lr", {"lr": 0.01}), ("tolerance_grad", {"tolerance_grad": 1e-6}),
+        ("fixed steps", {"line_search_fn": None, "lr": 0.01}))),
+    _closure(optnotes.LBFGS, _translated(co.optim_inputs_func_lbfgs, torch.optim.LBFGS,
+                                         extra=[("history_size", {"history_size": 3}),
+                                                ("fixed steps", {"line_search_fn": None})]),
+             more=[({"history_size": 0}, ValueError, "history_size must be >= 1, got 0",
+                    "history_size")]),
+    _closure(optnotes.NaturalGradient, _own(
+        ("F = I", {**NATURAL, "lr": 0.01}), ("damping", {**NATURAL, "lr": 0.01, "damping": 0.1}),
+        ("strong_wolfe", {**NATURAL, "line_search_fn": "strong_wolfe"})),
+        base=NATURAL, more=[({"cg_tol": -1.0}, ValueError, "cg_tol must be >= 0, got -1.0", "cg_tol")]),
+]
