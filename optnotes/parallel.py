@@ -120,21 +120,21 @@ class Job:
     data: Split
     steps: int
     batch_size: int
-    loss_fn: object = F.cross_entropy
+    loss_fn: object = None  # None: F.cross_entropy
     zero: bool = False
     seed: int = 0
 
 
 def _run(job: Job, model, optimizer, rank: int, world_size: int, device) -> dict:
     """The training loop shared by every rank and by the single-process reference."""
-    m = job.batch_size
+    m, loss_fn = job.batch_size, job.loss_fn or F.cross_entropy
     X, y = job.data.X.to(device), job.data.y.to(device)
     params = [p for p in model.parameters()]
     trajectory, losses, first_gradient = [_flat(params)], [], None
     for idx in global_batches(len(job.data), world_size * m, job.steps, job.seed):
         mine = idx[rank * m:(rank + 1) * m].to(device)  # this rank's m of the k·m examples
         optimizer.zero_grad()
-        loss = job.loss_fn(model(X[mine]), y[mine])
+        loss = loss_fn(model(X[mine]), y[mine])
         loss.backward()  # under DDP: the all-reduce averages the k gradients here
         if first_gradient is None:
             first_gradient = _flat(p.grad for p in params)
