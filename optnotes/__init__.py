@@ -16,7 +16,7 @@ from .quasi_newton import BFGS, LBFGS, ConjugateGradient
 from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
 from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
-from .train import History, Trajectory, evaluate, minimize
+from .train import History, Trajectory, evaluate, minimize, zero_one_loss
 
 __all__ = [
     "SGD",
@@ -26,8 +26,19 @@ __all__ = [
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
     "BatchNorm", "PolyakAverage", "clip_grad_norm_", "clip_grad_value_",
     "default_device", "set_seed",
-    "minimize", "evaluate", "Trajectory", "History",
+    "minimize", "evaluate", "zero_one_loss", "Trajectory", "History",
     "averaging", "clipping", "curvature", "data", "init", "lesson", "line_search", "models",
-    "normalization", "objectives", "plot", "schedules", "strategies", "symmetry", "train",
+    "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
+    "train",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # optnotes.parallel is imported on first use, so that `python -m optnotes.parallel`
+    # (what torchrun runs) does not find it imported already
+    if name == "parallel":
+        import importlib
+
+        return importlib.import_module(".parallel", __name__)
+    raise AttributeError(f"module 'optnotes' has no attribute {name!r}")

@@ -7,6 +7,7 @@ repository (Alpaydin & Kaynak, 1998) that scikit-learn ships inside its package
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -117,3 +118,84 @@ def sparse_features(m: int = 3000, n: int = 100, common: int = 20, common_densit
     w[common:] = rare_scale * (2.0 * torch.randint(2, (n - common,), generator=g, dtype=torch.float64) - 1.0)
     y = (torch.rand(m, generator=g, dtype=torch.float64) < torch.sigmoid(X.double() @ w)).to(dtype)
     return _split(X, y, val_fraction, test_fraction, seed, device), w.to(dtype)
+
+
+# --- distributions one can sample without end ---------------------------------------------------
+
+def _generator(seed) -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer or a torch.Generator, got {seed!r}")
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class TwoGaussians:
+    r"""A classification problem with a known Bayes error: :math:`p_{\rm data}(x, y)`.
+
+    The label :math:`y \in \{0, 1\}` is a fair coin; given it,
+    :math:`x \sim N((2y - 1)\,\mu, I_n)` with :math:`\mu = (\tfrac{d}{2}, 0, \dots, 0)`, so
+    the two class means are ``separation`` :math:`= d` apart along the first axis and the
+    other ``n - 1`` coordinates are pure noise. The best possible classifier predicts
+    :math:`y = [x_1 > 0]` and errs with probability :math:`\Phi(-d/2)`, the Bayes error.
+    """
+
+    n: int = 2
+    separation: float = 2.0
+    dtype: torch.dtype = torch.float32
+
+    def __post_init__(self):
+        _checks.positive_int("n", self.n)
+        _checks.positive("separation", self.separation)
+
+    @property
+    def bayes_error(self) -> float:
+        """:math:`\\Phi(-d/2)`, the 0-1 risk of the Bayes classifier."""
+        return 0.5 * math.erfc(self.separation / 2 / math.sqrt(2))
+
+    def bayes_predict(self, X: torch.Tensor) -> torch.Tensor:
+        """The class of least expected error, :math:`[x_1 > 0]`."""
+        return (X[:, 0] > 0).long()
+
+    def sample(self, m: int, seed=0, device=None) -> Split:
+        """``m`` independent examples; ``seed`` is an int or a ``torch.Generator`` (to go on
+        drawing fresh examples from one stream)."""
+        m, g = _checks.positive_int("m", m), _generator(seed)
+        y = torch.randint(2, (m,), generator=g)
+        X = torch.randn(m, self.n, generator=g, dtype=self.dtype)
+        X[:, 0] += (y.to(self.dtype) - 0.5) * self.separation
+        device = default_device() if device is None else torch.device(device)
+        return Split(X.to(device), y.to(device))
+
+
+@dataclass(frozen=True)
+class Population:
+    """A finite :math:`p_{\\rm data}`: the uniform distribution over the ``N`` examples of ``all``.
+
+    Its risk :math:`J^*(\\theta)` and the gradient of it are exact averages over ``all``,
+    so they can be computed, not just estimated. :meth:`draw` samples fresh examples
+    from it (with replacement: independent draws), :meth:`training_set` draws the fixed
+    training set that an algorithm then sees over and over.
+    """
+
+    all: Split
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    def draw(self, m: int, seed=0) -> Split:
+        """``m`` independent examples of :math:`p_{\\rm data}`."""
+        m, g = _checks.positive_int("m", m), _generator(seed)
+        idx = torch.randint(len(self), (m,), generator=g).to(self.all.X.device)
+        return Split(self.all.X[idx], self.all.y[idx])
+
+    def training_set(self, m: int, seed: int = 0) -> Split:
+        """A fixed training set of ``m`` examples drawn from :math:`p_{\\rm data}`."""
+        return self.draw(m, seed)
+
+    def stream(self, batch_size: int, seed: int = 0):
+        """An endless stream of minibatches of fresh examples (online learning)."""
+        batch_size, g = _checks.positive_int("batch_size", batch_size), _generator(seed)
+        while True:
+            yield self.draw(batch_size, g)

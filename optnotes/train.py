@@ -104,15 +104,19 @@ def evaluate(model: torch.nn.Module, loss_fn, split: Split, batch_size: int = 40
 def train(model: torch.nn.Module, loss_fn, optimizer: torch.optim.Optimizer, data: Split, *,
           steps: int, batch_size: int | None = None, val: Split | None = None,
           val_loss_fn=None, eval_every: int | None = None, scheduler=None,
-          patience: int | None = None, seed: int = 0, progress: bool = True) -> History:
+          patience: int | None = None, shuffle: str = "epoch", seed: int = 0,
+          progress: bool = True) -> History:
     """Minibatch training for ``steps`` updates; returns a :class:`History`.
 
     Minibatches of ``batch_size`` examples (``None``: the whole set, i.e. batch gradient
-    descent) are drawn without replacement from a fresh shuffle each epoch, seeded by
-    ``seed``. Every ``eval_every`` steps (default: once per epoch) the full training loss
-    and, if ``val`` is given, the validation loss (``val_loss_fn``, default ``loss_fn``)
-    are recorded. With ``patience``, training stops after that many evaluations without
-    a new best validation loss, and the best parameters are restored (early stopping).
+    descent) are consecutive slices of an order of the training set: ``shuffle="epoch"``
+    draws a fresh random order each epoch (seeded by ``seed``), ``"once"`` draws one and
+    keeps it, ``"none"`` keeps the order the data come in. Every ``eval_every`` steps
+    (default: once per epoch) the full training loss and, if ``val`` is given, the
+    validation metric (``val_loss_fn``, default ``loss_fn``; any metric where lower is
+    better, e.g. :func:`zero_one_loss`) are recorded. With ``patience``, training stops
+    after that many evaluations without a new best (strictly lower) validation metric,
+    and the parameters of the best evaluation are restored (early stopping).
     ``scheduler``, if given, is stepped after every update.
     """
     steps = _checks.positive_int("steps", steps)
@@ -126,6 +130,8 @@ def train(model: torch.nn.Module, loss_fn, optimizer: torch.optim.Optimizer, dat
         if val is None:
             raise ValueError("patience needs a validation split: pass val=...")
     val_loss_fn = loss_fn if val_loss_fn is None else val_loss_fn
+    if shuffle not in ("epoch", "once", "none"):
+        raise ValueError(f"shuffle must be 'epoch', 'once' or 'none', got {shuffle!r}")
 
     gen = torch.Generator().manual_seed(seed)
     history, order, best, bad, elapsed = History(), None, float("inf"), 0, 0.0
@@ -158,8 +164,9 @@ def train(model: torch.nn.Module, loss_fn, optimizer: torch.optim.Optimizer, dat
         iterations = tqdm(iterations, desc="train")
     for k in iterations:
         i = (k - 1) % batches_per_epoch
-        if i == 0:
-            order = torch.randperm(m, generator=gen).to(data.X.device)
+        if i == 0 and (order is None or shuffle == "epoch"):
+            order = (torch.arange(m) if shuffle == "none"
+                     else torch.randperm(m, generator=gen)).to(data.X.device)
         idx = order[i * batch_size:(i + 1) * batch_size]
         start = time.perf_counter()
         optimizer.zero_grad()
@@ -182,3 +189,29 @@ def train(model: torch.nn.Module, loss_fn, optimizer: torch.optim.Optimizer, dat
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+def zero_one_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The fraction of misclassified examples, the 0-1 loss averaged over the batch.
+
+    ``output`` holds class scores (m × C, the predicted class is the arg max) or, for two
+    classes, one logit per example (m, predicted class ``output > 0``). It has no useful
+    derivative: the result does not depend on ``output`` through autograd at all.
+    """
+    if output.ndim == 2 and output.shape[1] > 1:
+        predicted = output.argmax(dim=1)
+    elif output.ndim in (1, 2):
+        predicted = (output.reshape(-1) > 0).long()
+    else:
+        raise ValueError(f"output must have shape (m,) or (m, C), got {tuple(output.shape)}")
+    if predicted.shape != y.shape:
+        raise ValueError(f"y must have shape {tuple(predicted.shape)}, got {tuple(y.shape)}")
+    return (predicted != y.long()).to(torch.get_default_dtype()).mean()
+
+
+def gradient_norm(model: torch.nn.Module, loss_fn, split: Split) -> float:
+    """Euclidean norm of the gradient of the mean of ``loss_fn`` over all of ``split``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss = loss_fn(model(split.X), split.y)
+    grads = torch.autograd.grad(loss, params)
+    return float(torch.cat([g.reshape(-1) for g in grads]).norm())

@@ -343,3 +343,134 @@ def test_set_seed_and_default_device(monkeypatch):
     assert optnotes.default_device() == torch.device("cpu")
     monkeypatch.delenv("OPTNOTES_DEVICE")
     assert optnotes.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# --- distributions with a known answer, zero_one_loss, early stopping on a metric ---------------
+
+def test_two_gaussians_statistics_and_bayes_error():
+    p = data.TwoGaussians(n=3, separation=2.0, dtype=torch.float64)
+    s = p.sample(200_000, seed=1, device=CPU)
+    assert s.X.shape == (200_000, 3) and s.X.dtype == torch.float64 and s.y.dtype == torch.long
+    assert float(s.y.double().mean()) == pytest.approx(0.5, abs=0.005)  # a fair coin
+    for c, sign in ((0, -1.0), (1, 1.0)):
+        Xc = s.X[s.y == c]
+        assert torch.allclose(Xc.mean(0), torch.tensor([sign, 0.0, 0.0], dtype=torch.float64), atol=0.01)
+        assert torch.allclose(torch.cov(Xc.T), torch.eye(3, dtype=torch.float64), atol=0.02)
+    # Φ(−1) from scipy, and the Bayes classifier's measured error within 4 standard errors
+    from scipy.stats import norm
+
+    assert p.bayes_error == pytest.approx(norm.cdf(-1.0), rel=1e-12)
+    err = float((p.bayes_predict(s.X) != s.y).double().mean())
+    se = (p.bayes_error * (1 - p.bayes_error) / len(s)) ** 0.5
+    assert abs(err - p.bayes_error) < 4 * se
+    # no classifier does better: a shifted threshold errs more often
+    assert float(((s.X[:, 0] > 0.3).long() != s.y).double().mean()) > err + 4 * se
+
+
+def test_two_gaussians_seeds_and_streams():
+    p = data.TwoGaussians()
+    a, b, c = p.sample(50, seed=0, device=CPU), p.sample(50, seed=0, device=CPU), p.sample(50, seed=1, device=CPU)
+    assert torch.equal(a.X, b.X) and not torch.equal(a.X, c.X)
+    g = torch.Generator().manual_seed(0)
+    first, second = p.sample(50, seed=g, device=CPU), p.sample(50, seed=g, device=CPU)
+    assert torch.equal(first.X, a.X) and not torch.equal(second.X, first.X)  # a stream goes on
+    with pytest.raises(ValueError, match="separation"):
+        data.TwoGaussians(separation=0.0)
+    with pytest.raises(TypeError, match="seed"):
+        p.sample(5, seed=1.5)
+
+
+def test_population_draws_are_uniform_and_fresh():
+    X = torch.arange(10.0).reshape(10, 1)
+    pop = data.Population(Split(X, torch.arange(10) % 2))
+    assert len(pop) == 10
+    draw = pop.draw(100_000, seed=2)
+    counts = torch.bincount(draw.X[:, 0].long(), minlength=10).double()
+    assert torch.allclose(counts / 100_000, torch.full((10,), 0.1, dtype=torch.float64), atol=0.005)
+    assert torch.equal(draw.y, draw.X[:, 0].long() % 2)  # examples keep their labels
+    train_set = pop.training_set(6, seed=3)
+    assert torch.equal(train_set.X, pop.training_set(6, seed=3).X) and len(train_set) == 6
+    stream = pop.stream(4, seed=0)
+    b1, b2 = next(stream), next(stream)
+    assert len(b1) == len(b2) == 4 and not torch.equal(torch.cat([b1.X, b2.X]), torch.cat([b2.X, b1.X]))
+    with pytest.raises(ValueError, match="m"):
+        pop.draw(0)
+
+
+def test_zero_one_loss():
+    from optnotes.train import zero_one_loss
+
+    scores = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 5.0], [0.0, 1.0, 0.5]])
+    assert float(zero_one_loss(scores, torch.tensor([0, 1, 1, 2]))) == pytest.approx(0.5)
+    logits = torch.tensor([-1.0, 2.0, 0.5])
+    assert float(zero_one_loss(logits, torch.tensor([0, 1, 0]))) == pytest.approx(1 / 3)
+    assert float(zero_one_loss(logits.reshape(3, 1), torch.tensor([1.0, 1.0, 1.0]))) == pytest.approx(1 / 3)
+    # the same count as sklearn's
+    from sklearn.metrics import zero_one_loss as sk
+
+    g = torch.Generator().manual_seed(0)
+    s, y = torch.randn(500, 4, generator=g), torch.randint(4, (500,), generator=g)
+    assert float(zero_one_loss(s, y)) == pytest.approx(sk(y.numpy(), s.argmax(1).numpy()), abs=1e-7)
+    with pytest.raises(ValueError, match="y must have shape"):
+        zero_one_loss(scores, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="output"):
+        zero_one_loss(torch.zeros(2, 2, 2), torch.tensor([0, 1]))
+
+
+def test_early_stopping_on_the_zero_one_loss():
+    """Patience counts evaluations of any metric: here the validation 0-1 loss of a linear
+    classifier whose validation labels are the training labels flipped on a half-space."""
+    from optnotes.train import zero_one_loss
+
+    p = data.TwoGaussians(n=2, separation=4.0)
+    tr = p.sample(200, seed=0, device=CPU)
+    va = p.sample(200, seed=1, device=CPU)
+    val = Split(va.X, torch.where(va.X[:, 1] > 0.5, 1 - va.y, va.y))
+    model = torch.nn.Linear(2, 2)
+    torch.nn.init.zeros_(model.weight)
+    torch.nn.init.zeros_(model.bias)
+    h = train(model, torch.nn.functional.cross_entropy, optnotes.SGD(model.parameters(), lr=0.5),
+              tr, steps=500, batch_size=20, val=val, val_loss_fn=zero_one_loss, eval_every=1,
+              patience=20, progress=False)
+    assert h.stopped_early and h.step[-1] < 500
+    best = min(h.val_loss)
+    assert h.val_loss[h.eval_step.index(h.best_step)] == best
+    assert all(v >= best for v in h.val_loss[h.eval_step.index(h.best_step):])
+    assert h.step[-1] - h.best_step == 20  # twenty evaluations without a strictly lower value
+    assert evaluate(model, zero_one_loss, val) == pytest.approx(best)
+
+
+@pytest.mark.parametrize("shuffle", ["epoch", "once", "none"])
+def test_train_shuffle_orders(shuffle):
+    """The examples each step sees, recorded by a loss that notes the batch's targets."""
+    X = torch.arange(12.0).reshape(12, 1)
+    seen = []
+
+    def note(out, y):
+        seen.append(y.tolist())
+        return (out.squeeze(-1) * 0).sum()
+
+    model = torch.nn.Linear(1, 1)
+    train(model, note, optnotes.SGD(model.parameters(), lr=0.0), Split(X, X[:, 0].clone()),
+          steps=6, batch_size=4, eval_every=100, shuffle=shuffle, progress=False)
+    steps = seen[1:7]  # seen[0] is the evaluation before training (full set in one batch)
+    epochs = [sum(steps[0:3], []), sum(steps[3:6], [])]
+    assert all(sorted(e) == list(map(float, range(12))) for e in epochs)  # every example once
+    if shuffle == "none":
+        assert epochs[0] == epochs[1] == list(map(float, range(12)))
+    elif shuffle == "once":
+        assert epochs[0] == epochs[1] != list(map(float, range(12)))
+    else:
+        assert epochs[0] != epochs[1]
+    with pytest.raises(ValueError, match="shuffle"):
+        train(model, note, optnotes.SGD(model.parameters(), lr=0.0), Split(X, X[:, 0]), steps=1,
+              shuffle="always", progress=False)
+
+
+def test_gradient_norm_against_a_closed_form():
+    from optnotes.train import gradient_norm
+
+    s, w = regression(noise=0.0)
+    model = linear_model()  # θ = 0: the gradient of the mean squared error is −2 Xᵀy / m
+    expected = (2 * s.train.X.T @ s.train.y / len(s.train)).norm()
+    assert gradient_norm(model, loss_fn, s.train) == pytest.approx(float(expected), rel=1e-12)
