@@ -70,8 +70,9 @@ class BatchNorm(torch.nn.Module):
         factory = {"device": device, "dtype": dtype}
         if affine:
             ones, zeros = torch.ones, torch.zeros
-            self.weight = torch.nn.Parameter(ones(num_features, **factory))  # γ
-            self.bias = torch.nn.Parameter(zeros(num_features, **factory))   # β
+            # γ (scale) and β (shift)
+            self.weight = torch.nn.Parameter(ones(num_features, **factory))
+            self.bias = torch.nn.Parameter(zeros(num_features, **factory))
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
