@@ -98,6 +98,7 @@ class BatchNorm(torch.nn.Module):
         return dims, count
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Normalize each unit of ``h``; then γH′ + β if ``affine``."""
         dims, count = self._check(h)
         shape = (1, -1) + (1,) * (h.dim() - 2)  # a per-unit vector, broadcast
         if self.training:

@@ -146,7 +146,8 @@ def least_squares_dictionary(X, H) -> torch.Tensor:
 
 def project_rows(W, max_norm: float = 1.0) -> torch.Tensor:
     r"""Each row :math:`W_i` scaled down to norm ``max_norm`` if it is longer:
-    the Euclidean projection onto :math:`\{W : \|W_i\| \le c\ \forall i\}`."""
+    the Euclidean projection onto :math:`\{W : \|W_i\| \le c\ \forall i\}`
+    with :math:`c` = ``max_norm``."""
     max_norm = _checks.positive("max_norm", max_norm)
     norms = W.norm(dim=1, keepdim=True)
     return W / torch.clamp(norms / max_norm, min=1.0)
@@ -161,8 +162,8 @@ def constrained_dictionary(X, H, W, max_norm: float = 1.0,
     With :math:`L = 2\|H H^\top\|_2`, the Lipschitz constant of the gradient
     :math:`-2H(X - W^\top H)^\top`,
     :math:`W \leftarrow \Pi(W + \tfrac2L H(X - W^\top H)^\top)`, where
-    :math:`\Pi` is :func:`project_rows`. ``W`` must be feasible on entry
-    (it is projected first)."""
+    :math:`\Pi` is :func:`project_rows`; the starting ``W`` is projected
+    first, so the steps start from a feasible point."""
     iters = _checks.positive_int("iters", iters)
     W = project_rows(W, max_norm)
     L = 2 * torch.linalg.matrix_norm(H @ H.T, ord=2)
