@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import textwrap
 
 import numpy as np
 
 
 def source(obj):
-    """The source of ``obj`` (a class, function or method of optnotes), shown as it is."""
+    """The source of ``obj`` (a class, function or method of optnotes), shown as it
+    is; a method's class-level indentation is removed."""
     from IPython.display import Code  # only needed inside a notebook
 
-    return Code(inspect.getsource(obj), language="python")
+    return Code(textwrap.dedent(inspect.getsource(obj)), language="python")
 
 
 def loglog_slope(k, y) -> float:

@@ -144,21 +144,62 @@ def least_squares_dictionary(X, H) -> torch.Tensor:
     return torch.linalg.lstsq(H.T, X.T).solution
 
 
+def project_rows(W, max_norm: float = 1.0) -> torch.Tensor:
+    r"""Each row :math:`W_i` scaled down to norm ``max_norm`` if it is longer:
+    the Euclidean projection onto :math:`\{W : \|W_i\| \le c\ \forall i\}`
+    with :math:`c` = ``max_norm``."""
+    max_norm = _checks.positive("max_norm", max_norm)
+    norms = W.norm(dim=1, keepdim=True)
+    return W / torch.clamp(norms / max_norm, min=1.0)
+
+
+def constrained_dictionary(X, H, W, max_norm: float = 1.0,
+                           iters: int = 50) -> torch.Tensor:
+    r"""``iters`` projected-gradient steps on the dictionary W with H fixed,
+    under :math:`\|W_i\| \le` ``max_norm`` for every row (atom); each lowers
+    :math:`\sum (X - W^\top H)^2` or leaves it unchanged.
+
+    With :math:`L = 2\|H H^\top\|_2`, the Lipschitz constant of the gradient
+    :math:`-2H(X - W^\top H)^\top`,
+    :math:`W \leftarrow \Pi(W + \tfrac2L H(X - W^\top H)^\top)`, where
+    :math:`\Pi` is :func:`project_rows`; the starting ``W`` is projected
+    first, so the steps start from a feasible point."""
+    iters = _checks.positive_int("iters", iters)
+    W = project_rows(W, max_norm)
+    L = 2 * torch.linalg.matrix_norm(H @ H.T, ord=2)
+    if float(L) == 0.0:              # H = 0: the error does not depend on W
+        return W
+    for _ in range(iters):
+        step = (2 / L) * (H @ (X - W.T @ H).T)        # gradient step
+        W = project_rows(W + step, max_norm)           # back into the ball
+    return W
+
+
 def block_coordinate_descent(X, k: int, lam: float = 1.0, sweeps: int = 20,
-                             code_iters: int = 50, generator: torch.Generator | None = None):
-    r"""Sparse coding by alternating the two convex blocks: codes H (lasso), dictionary W
-    (least squares). Returns ``(W, H, costs)`` with J after every half-sweep; a block step
-    never raises J, so ``costs`` never increases."""
+                             code_iters: int = 50,
+                             generator: torch.Generator | None = None,
+                             max_norm: float | None = 1.0,
+                             dict_iters: int = 50):
+    r"""Sparse coding by alternating the two convex blocks: codes H (lasso),
+    dictionary W (rows of norm at most ``max_norm``, by projected gradient;
+    ``max_norm=None``: unconstrained least squares, which lets J fall by
+    growing W and shrinking H). Returns ``(W, H, costs)`` with J after every
+    half-sweep; a block step never raises J, so ``costs`` never increases."""
     k = _checks.positive_int("k", k)
     sweeps = _checks.positive_int("sweeps", sweeps)
     n, m = X.shape
     W = torch.randn(k, n, generator=generator, dtype=torch.float64).to(X)
+    if max_norm is not None:
+        W = project_rows(W, max_norm)
     H = torch.zeros(k, m, dtype=X.dtype, device=X.device)
     costs = [float(sparse_coding_cost(X, W, H, lam))]
     for _ in range(sweeps):
-        H = lasso_codes(X, W, H, lam, code_iters)       # minimize over H, W fixed
+        H = lasso_codes(X, W, H, lam, code_iters)       # minimize over H
         costs.append(float(sparse_coding_cost(X, W, H, lam)))
-        W = least_squares_dictionary(X, H)              # minimize over W, H fixed
+        if max_norm is None:
+            W = least_squares_dictionary(X, H)          # minimize over W
+        else:
+            W = constrained_dictionary(X, H, W, max_norm, dict_iters)
         costs.append(float(sparse_coding_cost(X, W, H, lam)))
     return W, H, costs
 

@@ -130,3 +130,57 @@ def test_curriculum_bad_arguments(kwargs, match):
     args = dict(difficulty=torch.arange(10.0), batch_size=4, ramp_steps=5) | kwargs
     with pytest.raises((ValueError, TypeError), match=match):
         strategies.CurriculumSampler(**args)
+
+
+def test_dictionary_rows_stay_in_the_ball_and_the_cost_never_rises():
+    gen = torch.Generator().manual_seed(3)
+    W_true = 4 * torch.randn(4, 6, generator=gen, dtype=torch.float64)
+    H_true = torch.randn(4, 40, generator=gen, dtype=torch.float64)
+    X = W_true.T @ H_true
+    W, H, costs = strategies.block_coordinate_descent(
+        X, k=4, lam=0.5, sweeps=10, generator=gen, max_norm=1.0)
+    assert float(W.norm(dim=1).max()) <= 1.0 + 1e-12
+    assert all(b <= a + 1e-9 * abs(a) for a, b in zip(costs, costs[1:]))
+    # unconstrained, the dictionary grows far beyond norm 1 on the same data
+    W_free, _, _ = strategies.block_coordinate_descent(
+        X, k=4, lam=0.5, sweeps=10, generator=torch.Generator().manual_seed(3),
+        max_norm=None)
+    assert float(W_free.norm(dim=1).max()) > 2.0
+
+
+def test_constrained_dictionary_matches_least_squares_when_inactive():
+    gen = torch.Generator().manual_seed(4)
+    H = torch.randn(3, 50, generator=gen, dtype=torch.float64)
+    W_true = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    X = W_true.T @ H + 0.01 * torch.randn(5, 50, generator=gen, dtype=torch.float64)
+    free = strategies.least_squares_dictionary(X, H)
+    c = 1.5 * float(free.norm(dim=1).max())
+    W = strategies.constrained_dictionary(X, H, torch.zeros(3, 5, dtype=torch.float64),
+                                          max_norm=c, iters=3000)
+    torch.testing.assert_close(W, free, rtol=1e-8, atol=1e-8)
+
+
+def test_constrained_dictionary_matches_scipy_when_active():
+    scipy_optimize = pytest.importorskip("scipy.optimize")
+    import numpy as np
+
+    gen = torch.Generator().manual_seed(5)
+    H = torch.randn(2, 30, generator=gen, dtype=torch.float64)
+    X = (3 * torch.randn(2, 3, generator=gen, dtype=torch.float64)).T @ H
+    W = strategies.constrained_dictionary(X, H, torch.zeros(2, 3, dtype=torch.float64),
+                                          max_norm=1.0, iters=5000)
+    Xn, Hn = X.numpy(), H.numpy()
+    cost = lambda w: float(((Xn - w.reshape(2, 3).T @ Hn) ** 2).sum())
+    cons = [{"type": "ineq", "fun": (lambda w, i=i: 1.0 - (w.reshape(2, 3)[i] ** 2).sum())}
+            for i in range(2)]
+    ref = scipy_optimize.minimize(cost, np.zeros(6), constraints=cons, method="SLSQP",
+                                  options={"ftol": 1e-10, "maxiter": 1000})
+    assert ref.success
+    assert float(W.norm(dim=1).max()) <= 1.0 + 1e-12
+    assert abs(cost(W.numpy().ravel()) - ref.fun) < 1e-6 * ref.fun
+    np.testing.assert_allclose(W.numpy().ravel(), ref.x, atol=1e-4)
+
+
+def test_project_rows_rejects_a_nonpositive_norm():
+    with pytest.raises(ValueError, match="max_norm"):
+        strategies.project_rows(torch.ones(2, 2), 0.0)
