@@ -448,3 +448,43 @@ def scipy_evaluations(method: str, objective: Callable, x0, tol: float, budget: 
     except _Stop:
         pass
     return count["f"], count["hv"], count["reached"]
+
+
+# --- Chapter 03, challenges ----------------------------------------------------------------
+
+def source_body(obj, start: str | None = None):
+    """The source of the function ``obj`` without its docstring, shown as code.
+
+    With ``start``, the lines between the signature and the first line containing
+    ``start`` (argument checks, say) are replaced by one ``...`` line, so that a chapter
+    shows only the lines that do the work.
+    """
+    import textwrap
+
+    from IPython.display import Code  # only needed inside a notebook
+
+    return Code(_body_text(textwrap.dedent(inspect.getsource(obj)), start),
+                language="python")
+
+
+def _body_text(text: str, start: str | None) -> str:
+    import ast
+
+    lines = text.splitlines()
+    node = ast.parse(text).body[0]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise TypeError(f"obj must be a function, got {type(node).__name__}")
+    first = node.body[0]
+    body_from = first.lineno - 1  # 0-based index of the first statement
+    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):
+        body_from = first.end_lineno  # skip the docstring
+    head, body = lines[:first.lineno - 1], lines[body_from:]
+    if start is not None:
+        hits = [i for i, line in enumerate(body) if start in line]
+        if not hits:
+            raise ValueError(f"start {start!r} is not in the source of the function")
+        if hits[0] > 0:
+            indent = body[0][:len(body[0]) - len(body[0].lstrip())]
+            body = [indent + "..."] + body[hits[0]:]
+    return "\n".join(head + body) + "\n"
