@@ -29,6 +29,14 @@ def _betas(value) -> tuple[float, float]:
     return float(rho1), float(rho2)
 
 
+def _one_minus_powers(rho: float, t: list) -> list:
+    """:math:`1 - \\rho^t` for each step count t (scalar tensors, computed on their device)."""
+    powers = torch._foreach_pow(rho, t)
+    torch._foreach_neg_(powers)
+    torch._foreach_add_(powers, 1.0)
+    return powers
+
+
 class DeltaBarDelta(Optimizer):
     r"""Jacobs' delta-bar-delta rule: a learning rate per parameter that grows by a
     constant while the derivative keeps its sign and shrinks by a factor when it flips.
@@ -491,9 +499,11 @@ class Adam(Optimizer):
             torch._foreach_lerp_(s, g, 1.0 - rho1)  # s ← ρ1 s + (1−ρ1) g
             torch._foreach_mul_(r, rho2)  # r ← ρ2 r + (1−ρ2) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho2)
-            s_hat = torch._foreach_div(s, [1.0 - rho1**k for k in t])  # ŝ ← s/(1−ρ1^t)
-            r_hat = torch._foreach_div(r, [1.0 - rho2**k for k in t])  # r̂ ← r/(1−ρ2^t)
-            torch._foreach_sqrt_(r_hat)  # Δθ = −ε ŝ/(√r̂ + δ)
+            r_hat = torch._foreach_div(r, _one_minus_powers(rho2, t))  # r̂ ← r/(1−ρ2^t)
+            torch._foreach_sqrt_(r_hat)  # √r̂ + δ
             torch._foreach_add_(r_hat, delta)
-            torch._foreach_addcdiv_(theta, s_hat, r_hat, value=-eps)  # θ ← θ + Δθ
+            # ŝ ← s/(1−ρ1^t) and θ ← θ − ε ŝ/(√r̂ + δ): the factor 1−ρ1^t joins the
+            # denominator in place, which saves allocating ŝ (a pass over memory)
+            torch._foreach_mul_(r_hat, _one_minus_powers(rho1, t))
+            torch._foreach_addcdiv_(theta, s, r_hat, value=-eps)
         return loss

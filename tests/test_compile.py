@@ -76,3 +76,25 @@ def test_inductor_gives_the_eager_iterates_of_adam():
     compiled, counter = _run(CASES["Adam"], backend="inductor")
     assert counter.frame_count == 1
     torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_compiled_adam_on_cuda_gives_the_eager_iterates():
+    torch._dynamo.reset()
+    make = CASES["Adam"]
+
+    def on_cuda(params, lr):
+        return make([p.detach().cuda().requires_grad_() for p in params], lr.cuda())
+
+    params = _params()
+    opts = [on_cuda(params, torch.tensor(0.01)) for _ in range(2)]
+    counter = CompileCounterWithBackend("inductor")
+    steps = [opts[0].step, torch.compile(opts[1].step, backend=counter, fullgraph=True)]
+    for _ in range(STEPS):
+        for opt, step in zip(opts, steps):
+            opt.zero_grad()
+            _loss(opt.param_groups[0]["params"]).backward()
+            step()
+    assert counter.frame_count == 1
+    for a, b in zip(*(opt.param_groups[0]["params"] for opt in opts)):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
