@@ -7,6 +7,7 @@ Chapter: *Adaptive learning rates* (``chapters/05_adaptive``).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -30,10 +31,12 @@ def _betas(value) -> tuple[float, float]:
 
 
 def _one_minus_powers(rho: float, t: list) -> list:
-    """:math:`1 - \\rho^t` for each step count t (scalar tensors, computed on their device)."""
-    powers = torch._foreach_pow(rho, t)
+    """:math:`1 - \\rho^t` for each step count t (scalar tensors, computed on their device),
+    as :math:`-\\operatorname{expm1}(t \\ln\\rho)`: accurate even where :math:`\\rho^t`
+    is close to 1, and cheap where a compiled step recomputes it inside its loop."""
+    powers = torch._foreach_mul(t, math.log(rho) if rho > 0 else -math.inf)  # t ln ρ
+    torch._foreach_expm1_(powers)  # ρ^t − 1
     torch._foreach_neg_(powers)
-    torch._foreach_add_(powers, 1.0)
     return powers
 
 
