@@ -8,6 +8,8 @@ Prints, never asserts. Four tables:
    n = 2, 100, 1,000 (``--quick``: 2 and 100), budget 20,000 evaluations: optnotes'
    ConjugateGradient, BFGS (n <= 100), LBFGS and NewtonCG against scipy.optimize's CG, BFGS,
    L-BFGS-B and Newton-CG and torch.optim.LBFGS, side by side.
+1a. L-BFGS against L-BFGS-B at n = 1,000 (``--quick``: 100): five pairs of runs, the
+   median time of each and the median and spread [min, max] of the per-pair time ratio.
 1b. The spread of the L-BFGS counts over starts moved by 1e-12 (relative): the chained
    Rosenbrock is chaotic enough that rounding alone changes the counts by a few percent.
 2. n = 10,000: f and ||g||_2 at the best point of a fixed budget of 2,000 evaluations.
@@ -144,7 +146,7 @@ def torch_closure(x: torch.Tensor, opt, c: Counter, autograd: bool):
         elif on_cpu:
             z = x.detach().numpy()
             f_value, g = float(rosen(z)), rosen_der(z)
-            f, x.grad = torch.tensor(f_value, dtype=x.dtype), torch.from_numpy(g)
+            f, x.grad = f_value, torch.from_numpy(g)  # a plain number, as scipy's fun returns
             g_norm = float(np.linalg.norm(g))
         else:
             with torch.no_grad():
@@ -228,6 +230,30 @@ def table_tolerance(dims, device, repeats: int) -> None:
               f"{ours[1] / torch_[1]:.2f}, vs scipy {ours[1] / scipy_[1]:.2f}")
 
 
+def table_lbfgs_time(n: int, device, runs: int = 5) -> None:
+    """optnotes' L-BFGS against scipy's L-BFGS-B: ``runs`` pairs of runs, each pair back to
+    back (so a busy machine slows both alike), after one warm-up run of each."""
+    ours = dict(max_iter=BUDGET, max_eval=BUDGET, tolerance_grad=TOL, tolerance_change=0.0)
+    run_ours = lambda: run_torch(lambda p: LBFGS(p, history_size=10, **ours), n, TOL,  # noqa: E731
+                                 BUDGET, device)
+    run_scipy_ = lambda: run_scipy("L-BFGS-B", n, TOL, BUDGET)  # noqa: E731
+    run_ours(), run_scipy_()
+    t_ours, t_scipy = [], []
+    for k in range(runs):
+        for runner, times in ((run_ours, t_ours), (run_scipy_, t_scipy))[::1 if k % 2 else -1]:
+            t0 = time.perf_counter()
+            c = runner()
+            times.append(time.perf_counter() - t0)
+    ratios = sorted(a / b for a, b in zip(t_ours, t_scipy))
+    med = statistics.median
+    print(f"\n1a. L-BFGS wall time at n = {n:,}, {runs} pairs of runs, device {device}: "
+          f"optnotes {med(t_ours):.3f} s [{min(t_ours):.3f}, {max(t_ours):.3f}], "
+          f"scipy L-BFGS-B {med(t_scipy):.3f} s [{min(t_scipy):.3f}, {max(t_scipy):.3f}]")
+    print(f"    ratio optnotes / scipy: median of medians {med(t_ours) / med(t_scipy):.2f}; "
+          f"per pair median {med(ratios):.2f} [{ratios[0]:.2f}, {ratios[-1]:.2f}] "
+          f"(target <= 2); last run {c.evals} evaluations")
+
+
 def table_spread(dims, device, starts: int = 5) -> None:
     print(f"\n1b. L-BFGS evaluations to ||g||_2 <= {TOL:g} from {starts} starts x0 * (1 + 1e-12 N(0, 1)): "
           f"median [min, max], device {device}")
@@ -306,6 +332,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, float64")
     for device in devices:
         table_tolerance((2, 100) if args.quick else (2, 100, 1000), device, repeats)
+        table_lbfgs_time(100 if args.quick else 1000, device)
         table_spread((100,) if args.quick else (100, 1000), device)
         table_budget(1000 if args.quick else 10_000, 2000, device)
         per_iteration((50, 100, 200) if args.quick else (50, 100, 200, 400, 800, 1600),

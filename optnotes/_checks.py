@@ -37,6 +37,20 @@ def positive(name: str, value) -> float:
     return value
 
 
+def learning_rate(name: str, value):
+    """A real number ≥ 0, or a one-element floating tensor holding one (kept as it is, so
+    that a scheduler can ``fill_`` it and a compiled step reads it without recompiling)."""
+    if not isinstance(value, torch.Tensor):
+        return nonnegative(name, value)
+    if value.numel() != 1 or not value.is_floating_point():
+        raise TypeError(f"{name} as a tensor must have one floating-point element, got a "
+                        f"{value.dtype} tensor of shape {tuple(value.shape)}")
+    if value.requires_grad:
+        raise ValueError(f"{name} as a tensor must not require grad, got {value!r}")
+    nonnegative(name, value.item())  # construction time only: no sync in the step
+    return value
+
+
 def in_unit_interval(name: str, value) -> float:
     """A real number in [0, 1), the range of every decay rate and momentum."""
     value = real(name, value)

@@ -32,15 +32,6 @@ def _as_real(t: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(t) if t.is_complex() else t
 
 
-class Views(list):
-    """The tensors a step works on (complex ones viewed as reals), with ``.params``, the
-    parameters they belong to, so that state can be looked up by parameter."""
-
-    def __init__(self, tensors, params):
-        super().__init__(tensors)
-        self.params = params
-
-
 class Optimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` that checks every param group it is given.
 
@@ -52,6 +43,8 @@ class Optimizer(torch.optim.Optimizer):
 
     #: whether the method handles complex parameters (as pairs of reals)
     supports_complex = True
+    #: whether the state holds a step count ``"t"`` (a float64 scalar tensor)
+    counts_steps = False
 
     def __init__(self, params, defaults: dict):
         super().__init__(_checks.params(params), defaults)
@@ -89,6 +82,10 @@ class Optimizer(torch.optim.Optimizer):
         except (TypeError, ValueError):
             self.__setstate__(before)  # a rejected state dict must leave no trace
             raise
+        # torch casts a loaded count to the parameter's dtype (an older state dict has an int)
+        for p, state in self.state.items():
+            if self.counts_steps and isinstance(state, dict) and "t" in state:
+                state["t"] = torch.as_tensor(state["t"], dtype=torch.float64, device=p.device)
 
     def _check_dtypes(self, group: dict) -> None:
         """Complex parameters are rejected by a method that cannot handle them."""
@@ -122,15 +119,46 @@ class Optimizer(torch.optim.Optimizer):
         return g
 
     def _groups(self):
-        """Each param group with gradients, as ``(group, θ, g)``; g is −g with ``maximize``
-        and includes λθ with ``weight_decay``. Complex tensors come as pairs of reals."""
+        """Each param group with gradients, as ``(group, params, θ, g)``: the parameters
+        (to look up their state), θ the same tensors with complex ones viewed as pairs of
+        reals, g −g with ``maximize`` and including λθ with ``weight_decay``."""
         for group in self.param_groups:
+            self._init_group(group)
             params, g = self._params_with_grad(group)
             if params:
                 theta, g = [_as_real(p) for p in params], [_as_real(t) for t in g]
                 for a, b in _cpu_chunks(theta):
-                    yield (group, Views(theta[a:b], params[a:b]),
+                    yield (group, params[a:b], theta[a:b],
                            self._decayed(theta[a:b], g[a:b], group))
+
+    def _initial_state(self, group: dict) -> dict:  # pragma: no cover - abstract
+        """The state a parameter of ``group`` starts with: name → fill value (``"t"``, the
+        step count, is a float64 scalar tensor)."""
+        raise NotImplementedError
+
+    def _init_group(self, group: dict) -> None:
+        """Create the missing state of every parameter of ``group`` that has a gradient.
+
+        ``torch.compile`` runs a method of this name eagerly, before it traces the step
+        (as for ``torch.optim``'s optimizers), so the traced step only reads its state and
+        the first compiled step is not followed by a recompilation.
+        """
+        # What an lr scheduler's wrapper of step() records; a step compiled before the
+        # scheduler was built calls the method itself, so it records it here.
+        self._opt_called = True
+        initial = self._initial_state(group)
+        for p in group["params"]:
+            if p.grad is None or not initial:  # plain SGD has no state
+                continue
+            state = self.state[p]
+            for name, fill in initial.items():
+                if name in state:
+                    continue
+                if name == "t":  # a count: exact in float64, on the parameter's device
+                    state[name] = torch.zeros((), dtype=torch.float64, device=p.device)
+                else:
+                    state[name] = torch.full_like(p, float(fill),
+                                                  memory_format=torch.preserve_format)
 
     def _params_with_grad(self, group: dict) -> tuple[list, list]:
         """The group's parameters that have a gradient, and those gradients."""
@@ -144,21 +172,14 @@ class Optimizer(torch.optim.Optimizer):
             grads.append(p.grad)
         return params, grads
 
-    def _state_tensors(self, theta: Views, name: str, fill: float = 0.0) -> list:
-        """State tensor ``name`` of each parameter, created on first use filled with ``fill``
-        (shaped, typed and placed like the parameter; complex ones viewed as reals)."""
-        tensors = []
-        for p in theta.params:
-            state = self.state[p]
-            if name not in state:
-                state[name] = torch.full_like(p, fill, memory_format=torch.preserve_format)
-            tensors.append(_as_real(state[name]))
-        return tensors
+    def _state_tensors(self, params: list, name: str) -> list:
+        """State tensor ``name`` of each parameter (made by :meth:`_init_group`; shaped,
+        typed and placed like the parameter; complex ones viewed as reals)."""
+        return [_as_real(self.state[p][name]) for p in params]
 
-    def _step_counts(self, theta: Views) -> list:
-        """The step count ``t`` of each parameter, incremented (a Python int in the state)."""
-        counts = []
-        for p in theta.params:
-            self.state[p]["t"] = self.state[p].get("t", 0) + 1
-            counts.append(self.state[p]["t"])
+    def _step_counts(self, params: list) -> list:
+        """The step count ``t`` of each parameter, incremented: a float64 scalar tensor on
+        the parameter's device (exact up to 2⁵³ steps; no host sync, no recompilation)."""
+        counts = [self.state[p]["t"] for p in params]
+        torch._foreach_add_(counts, 1.0)
         return counts

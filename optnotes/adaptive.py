@@ -7,6 +7,7 @@ Chapter: *Adaptive learning rates* (``chapters/05_adaptive``).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -27,6 +28,16 @@ def _betas(value) -> tuple[float, float]:
         if not 0.0 <= rho < 1.0:
             raise ValueError(f"betas[{i}] must be in [0, 1), got {rho!r} in betas={value!r}")
     return float(rho1), float(rho2)
+
+
+def _one_minus_powers(rho: float, t: list) -> list:
+    """:math:`1 - \\rho^t` for each step count t (scalar tensors, computed on their device),
+    as :math:`-\\operatorname{expm1}(t \\ln\\rho)`: accurate even where :math:`\\rho^t`
+    is close to 1, and cheap where a compiled step recomputes it inside its loop."""
+    powers = torch._foreach_mul(t, math.log(rho) if rho > 0 else -math.inf)  # t ln ρ
+    torch._foreach_expm1_(powers)  # ρ^t − 1
+    torch._foreach_neg_(powers)
+    return powers
 
 
 class DeltaBarDelta(Optimizer):
@@ -97,19 +108,22 @@ class DeltaBarDelta(Optimizer):
 
     def check_group(self, group: dict) -> None:
         group["maximize"] = _checks.boolean("maximize", group["maximize"])
-        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["lr"] = _checks.learning_rate("lr", group["lr"])
         group["kappa"] = _checks.nonnegative("kappa", group["kappa"])
         group["phi"] = _checks.in_unit_interval("phi", group["phi"])
         group["theta"] = _checks.in_unit_interval("theta", group["theta"])
+
+    def _initial_state(self, group: dict) -> dict:
+        return {"eps": group["lr"], "delta_bar": 0.0}  # ε_i(0) = lr, δ̄(0) = 0
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, w, g in self._groups():
+        for group, params, w, g in self._groups():
             kappa, phi, theta = group["kappa"], group["phi"], group["theta"]
-            eps = self._state_tensors(w, "eps", fill=group["lr"])  # ε_i(0) = lr
-            delta_bar = self._state_tensors(w, "delta_bar")
+            eps = self._state_tensors(params, "eps")  # ε_i(0) = lr
+            delta_bar = self._state_tensors(params, "delta_bar")
             sign = torch._foreach_mul(delta_bar, g)  # sign of δ̄(t−1) δ(t)
             torch._foreach_sign_(sign)
             up = torch._foreach_clamp_min(sign, 0.0)  # 1 where δ̄(t−1) δ(t) > 0
@@ -166,18 +180,21 @@ class AdaGrad(Optimizer):
                                       maximize=maximize))
 
     def check_group(self, group: dict) -> None:
-        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["lr"] = _checks.learning_rate("lr", group["lr"])
         group["eps"] = _checks.nonnegative("eps", group["eps"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
         group["maximize"] = _checks.boolean("maximize", group["maximize"])
+
+    def _initial_state(self, group: dict) -> dict:
+        return {"r": 0.0}
 
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, delta = group["lr"], group["eps"]
-            r = self._state_tensors(theta, "r")
+            r = self._state_tensors(params, "r")
             torch._foreach_addcmul_(r, g, g)  # r ← r + g⊙g
             denom = torch._foreach_sqrt(r)  # Δθ ← −ε/(δ + √r) ⊙ g
             torch._foreach_add_(denom, delta)
@@ -276,7 +293,7 @@ class RMSProp(Optimizer):
         super().__init__(params, defaults)
 
     def check_group(self, group: dict) -> None:
-        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["lr"] = _checks.learning_rate("lr", group["lr"])
         group["rho"] = _checks.in_unit_interval("rho", group["rho"])
         group["eps"] = _checks.nonnegative("eps", group["eps"])
         group["momentum"] = _checks.in_unit_interval("momentum", group["momentum"])
@@ -285,13 +302,16 @@ class RMSProp(Optimizer):
         group["maximize"] = _checks.boolean("maximize", group["maximize"])
         _checks.nesterov_needs_momentum(group)
 
+    def _initial_state(self, group: dict) -> dict:
+        return {"r": 0.0, "v": 0.0} if group["momentum"] != 0 else {"r": 0.0}
+
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, rho, delta, alpha = group["lr"], group["rho"], group["eps"], group["momentum"]
-            r = self._state_tensors(theta, "r")
+            r = self._state_tensors(params, "r")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho)
             denom = torch._foreach_add(r, delta)  # √(δ + r)
@@ -299,7 +319,7 @@ class RMSProp(Optimizer):
             if alpha == 0:
                 torch._foreach_addcdiv_(theta, g, denom, value=-eps)  # θ ← θ − ε/√(δ+r)⊙g
                 continue
-            v = self._state_tensors(theta, "v")
+            v = self._state_tensors(params, "v")
             torch._foreach_mul_(v, alpha)  # v ← αv − ε/√(δ+r) ⊙ g
             torch._foreach_addcdiv_(v, g, denom, value=-eps)
             if group["nesterov"]:
@@ -368,20 +388,23 @@ class AdaDelta(Optimizer):
                                       maximize=maximize))
 
     def check_group(self, group: dict) -> None:
-        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["lr"] = _checks.learning_rate("lr", group["lr"])
         group["rho"] = _checks.in_unit_interval("rho", group["rho"])
         group["eps"] = _checks.nonnegative("eps", group["eps"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
         group["maximize"] = _checks.boolean("maximize", group["maximize"])
 
+    def _initial_state(self, group: dict) -> dict:
+        return {"r": 0.0, "s": 0.0}
+
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, rho, delta = group["lr"], group["rho"], group["eps"]
-            r = self._state_tensors(theta, "r")
-            s = self._state_tensors(theta, "s")
+            r = self._state_tensors(params, "r")
+            s = self._state_tensors(params, "s")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho)
             # Δθ = −√(s+δ)/√(r+δ) ⊙ g, held as −Δθ
@@ -406,8 +429,9 @@ class Adam(Optimizer):
     the decay rates :math:`(\rho_1, \rho_2)` are ``betas``, the small constant
     :math:`\delta` is ``eps``; the first and second moment estimates :math:`s` and
     :math:`r` (starting at 0) are the states ``"s"`` and ``"r"``, and the time step
-    :math:`t` is the state ``"t"``, a Python ``int`` per parameter (so a ``state_dict``
-    round trip keeps it exact). ``weight_decay`` :math:`\lambda` adds
+    :math:`t` is the state ``"t"``, a float64 scalar tensor per parameter on its device
+    (exact, also through a ``state_dict`` round trip; the bias corrections are computed
+    from it on the device, so a compiled step neither syncs nor recompiles). ``weight_decay`` :math:`\lambda` adds
     :math:`\lambda\theta` to the gradient (an L2 penalty, not AdamW's decoupled decay).
 
     Algorithm 8.7, with :math:`\delta` outside the square root as in Kingma & Ba:
@@ -430,7 +454,7 @@ class Adam(Optimizer):
     **Differences from PyTorch and optax.** ``torch.optim.Adam`` computes the same update
     in a different order, :math:`\theta \leftarrow \theta - \frac{\epsilon}{1-\rho_1^t}\,
     s / \bigl(\sqrt{r}/\sqrt{1-\rho_2^t} + \delta\bigr)`, the same up to rounding, with the
-    same defaults; it keeps :math:`t` as a float tensor ``"step"`` and its
+    same defaults; it keeps :math:`t` as a float32 tensor ``"step"`` and its
     ``weight_decay`` is the same L2 term. ``optax.adam`` computes
     :math:`\hat s/(\sqrt{\hat r + \delta_{\text{root}}} + \delta)` with
     ``eps_root=0`` by default, i.e. the same; its ``nesterov=True`` is NAdam, not offered
@@ -449,34 +473,40 @@ class Adam(Optimizer):
     Goodfellow, Bengio & Courville (2016), section 8.5.3.
     """
 
+    counts_steps = True
+
     def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 
     def check_group(self, group: dict) -> None:
-        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["lr"] = _checks.learning_rate("lr", group["lr"])
         group["betas"] = _betas(group["betas"])
         group["eps"] = _checks.nonnegative("eps", group["eps"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
         group["maximize"] = _checks.boolean("maximize", group["maximize"])
 
+    def _initial_state(self, group: dict) -> dict:
+        return {"s": 0.0, "r": 0.0, "t": 0}
+
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, (rho1, rho2), delta = group["lr"], group["betas"], group["eps"]
-            s = self._state_tensors(theta, "s")
-            r = self._state_tensors(theta, "r")
-            t = self._step_counts(theta)  # t ← t + 1
+            s = self._state_tensors(params, "s")
+            r = self._state_tensors(params, "r")
+            t = self._step_counts(params)  # t ← t + 1
             torch._foreach_lerp_(s, g, 1.0 - rho1)  # s ← ρ1 s + (1−ρ1) g
             torch._foreach_mul_(r, rho2)  # r ← ρ2 r + (1−ρ2) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho2)
-            r_hat = torch._foreach_div(r, [1.0 - rho2**k for k in t])  # r̂ ← r/(1−ρ2^t)
+            r_hat = torch._foreach_div(r, _one_minus_powers(rho2, t))  # r̂ ← r/(1−ρ2^t)
             torch._foreach_sqrt_(r_hat)  # √r̂ + δ
             torch._foreach_add_(r_hat, delta)
-            # ŝ ← s/(1−ρ1^t) and θ ← θ − ε ŝ/(√r̂ + δ) in one pass: 1/(1−ρ1^t) joins ε
-            # in the scalar, as torch.optim.Adam does, which saves a pass over memory
-            torch._foreach_addcdiv_(theta, s, r_hat, [-eps / (1.0 - rho1**k) for k in t])
+            # ŝ ← s/(1−ρ1^t) and θ ← θ − ε ŝ/(√r̂ + δ): the factor 1−ρ1^t joins the
+            # denominator in place, which saves allocating ŝ (a pass over memory)
+            torch._foreach_mul_(r_hat, _one_minus_powers(rho1, t))
+            torch._foreach_addcdiv_(theta, s, r_hat, value=-eps)
         return loss

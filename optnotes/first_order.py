@@ -87,7 +87,7 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def check_group(self, group: dict) -> None:
-        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["lr"] = _checks.learning_rate("lr", group["lr"])
         group["momentum"] = _checks.in_unit_interval("momentum", group["momentum"])
         group["nesterov"] = _checks.boolean("nesterov", group["nesterov"])
         group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
@@ -97,16 +97,19 @@ class SGD(Optimizer):
         # (v ← 0·v − εg is still the box); only a group built without momentum skips v.
         group.setdefault("keep_velocity", group["momentum"] > 0)
 
+    def _initial_state(self, group: dict) -> dict:
+        return {"v": 0.0} if group["momentum"] != 0 or group["keep_velocity"] else {}
+
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
             eps, alpha = group["lr"], group["momentum"]
             if alpha == 0 and not group["keep_velocity"]:
                 torch._foreach_add_(theta, g, alpha=-eps)  # θ ← θ − εg
                 continue
-            v = self._state_tensors(theta, "v")
+            v = self._state_tensors(params, "v")
             torch._foreach_mul_(v, alpha)  # v ← αv − εg
             torch._foreach_add_(v, g, alpha=-eps)
             if group["nesterov"]:

@@ -68,7 +68,7 @@ def _error(kwargs, error_type, regex, desc, on=OptimizerErrorEnum.CONSTRUCTION_E
                                error_on=on, error_type=error_type, error_regex=regex)
 
 
-def _errors_for_all(device, dtype, base):
+def _errors_for_all(device, dtype, base, first_order=True):
     """Upstream ``get_error_inputs_for_all_optims``, with optnotes' messages where they
     differ; ``base`` holds the hyperparameters an optimizer cannot do without."""
     if co._get_device_type(device) != "cpu":
@@ -82,8 +82,13 @@ def _errors_for_all(device, dtype, base):
                "a param group cannot have duplicate parameters", params=[p, p]),
         _error(base, ValueError, "some parameters appear in more than one parameter group",
                "duplicate parameters across param groups", params=[{"params": p}, {"params": p}]),
-        _error({**base, "lr": torch.tensor(0.001)}, TypeError, "lr must be a real number, got "
-               "tensor", "a Tensor lr is not supported", params=[p]),
+        *([_error({**base, "lr": torch.tensor([1e-3, 1e-3])}, TypeError, "lr as a tensor must "
+                  r"have one floating-point element, got a torch.float32 tensor of shape \(2,\)",
+                  "a Tensor lr must have one element", params=[p]),
+           _error({**base, "lr": torch.tensor(-1e-3)}, ValueError, "lr must be >= 0, got -0.001",
+                  "a negative Tensor lr", params=[p])] if first_order else
+          [_error({**base, "lr": torch.tensor(0.001)}, TypeError, "lr must be a real number, got "
+                  "tensor", "a Tensor lr is not supported", params=[p])]),
         _error(base, ValueError, "all optimizer params should be with/without names. Some param "
                "names are missing", "names for all or none", params=[("weight", p), q]),
         _error(base, ValueError, "all optimizer param groups should be with/without names. "
@@ -98,7 +103,7 @@ def _error_inputs(base=None, first_order=True, more=()):
     base = base or {}
 
     def errors(device, dtype):
-        out = _errors_for_all(device, dtype, base)
+        out = _errors_for_all(device, dtype, base, first_order)
         if co._get_device_type(device) != "cpu":
             return out
         p = Parameter(torch.randn(2, device=device, dtype=dtype))
@@ -125,13 +130,13 @@ GROUPS = "works on one flattened vector, so every param group must carry the sam
          "hyperparameters (torch.optim.LBFGS takes no groups at all)"
 NEEDS_GRAPH = "needs the graph of the gradient for Hessian-vector products, which a " \
               "closure returning a constant with gradients set by hand does not give"
-TENSOR_LR = "lr must be a Python number (no tensor lr yet)"
+TENSOR_LR = "lr must be a Python number for the closure-based methods (no tensor lr yet)"
 TOLERANCE = "tolerance_grad must be a finite number >= 0; torch also accepts -inf and inf"
 DBD_REQUIRED = "kappa, phi and theta have no defaults, so a param group that sets only lr " \
                "is incomplete, and lr only sets the initial per-parameter rates"
 SINGLE_DEVICE = "one flat vector on one device, like torch.optim.LBFGS"
 
-FIRST_ORDER_SKIPS = (_skip("test_tensor_lr", TENSOR_LR),)
+FIRST_ORDER_SKIPS = ()
 CLOSURE_SKIPS = (
     _skip("test_tensor_lr", TENSOR_LR),
     _skip("test_param_groups_lr", GROUPS),

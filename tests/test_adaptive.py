@@ -244,10 +244,26 @@ def test_adam_state_dict_round_trip_keeps_t_exact():
     clone.load_state_dict(saved_model)
     resumed = Adam(clone.parameters(), lr=0.01)
     resumed.load_state_dict(saved)
-    assert all(type(st["t"]) is int and st["t"] == 30 for st in resumed.state.values())
+    assert all(st["t"].dtype == torch.float64 and st["t"].item() == 30
+               for st in resumed.state.values())
     steps(clone, resumed, batches[30:60])
     for a, b in zip(model.parameters(), clone.parameters()):
         assert torch.equal(a, b)
+
+
+def test_adam_step_count_stays_float64_through_a_float32_state_dict():
+    # torch's load_state_dict casts every state tensor but "step" to the parameter's dtype
+    p = torch.zeros(3, requires_grad=True)
+    optimizer = Adam([p], lr=0.01)
+    p.grad = torch.ones(3)
+    optimizer.step()
+    resumed = Adam([p], lr=0.01)
+    resumed.load_state_dict(optimizer.state_dict())
+    assert resumed.state[p]["t"].dtype == torch.float64
+    legacy = optimizer.state_dict()
+    legacy["state"][0]["t"] = 1  # an older state dict: a Python int
+    resumed.load_state_dict(legacy)
+    assert resumed.state[p]["t"].dtype == torch.float64 and resumed.state[p]["t"].item() == 1
 
 
 # --- convergence on the rotated quadratic ----------------------------------------------------
@@ -338,7 +354,9 @@ def test_state_follows_the_parameter_dtype(cls, kwargs):
     optimizer = cls([p], **kwargs)
     (p**2).sum().backward()
     optimizer.step()
-    for value in optimizer.state[p].values():
-        if isinstance(value, torch.Tensor):
+    for name, value in optimizer.state[p].items():
+        if name == "t":  # Adam's step count: exact in float64 whatever the parameters
+            assert value.dtype == torch.float64 and value.device == p.device
+        elif isinstance(value, torch.Tensor):
             assert value.dtype == p.dtype and value.device == p.device
     assert p.dtype == torch.float32 and bool(torch.isfinite(p).all())

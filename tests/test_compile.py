@@ -1,0 +1,100 @@
+"""``torch.compile(opt.step, fullgraph=True)`` on the first-order and adaptive optimizers:
+no graph break, no recompilation while a scheduler changes a tensor learning rate, and
+the eager iterates. The compile counts come from torch's dynamo counters, never a time."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch._dynamo.testing import CompileCounterWithBackend
+
+import optnotes
+
+STEPS = 20
+
+CASES = {
+    "SGD": lambda p, lr: optnotes.SGD(p, lr=lr),
+    "SGD momentum": lambda p, lr: optnotes.SGD(p, lr=lr, momentum=0.9, weight_decay=1e-2),
+    "SGD Nesterov": lambda p, lr: optnotes.SGD(p, lr=lr, momentum=0.9, nesterov=True),
+    "AdaGrad": lambda p, lr: optnotes.AdaGrad(p, lr=lr),
+    "RMSProp": lambda p, lr: optnotes.RMSProp(p, lr=lr),
+    "RMSProp momentum": lambda p, lr: optnotes.RMSProp(p, lr=lr, momentum=0.9),
+    "RMSProp Nesterov": lambda p, lr: optnotes.RMSProp(p, lr=lr, momentum=0.9, nesterov=True,
+                                                       weight_decay=1e-2),
+    "AdaDelta": lambda p, lr: optnotes.AdaDelta(p, lr=lr),
+    "Adam": lambda p, lr: optnotes.Adam(p, lr=lr, weight_decay=1e-2),
+    "DeltaBarDelta": lambda p, lr: optnotes.DeltaBarDelta(p, lr=lr, kappa=1e-3, phi=0.1,
+                                                          theta=0.7),
+}
+
+
+def _params():
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randn(shape, generator=gen).requires_grad_() for shape in [(7,), (3, 5)]]
+
+
+def _loss(params):
+    w, m = params
+    return (w**4).sum() + (m.sin() * m).sum() + (m @ w[:5]).square().sum()
+
+
+def _run(make, backend=None):
+    """Iterates of 20 steps under a scheduler that changes a tensor ``lr`` every step,
+    eagerly (``backend=None``) or compiled; and the compile counter."""
+    params = _params()
+    opt = make(params, torch.tensor(0.01))
+    counter = None
+    if backend is not None:  # compiled before the scheduler wraps opt.step
+        counter = CompileCounterWithBackend(backend)
+        step = torch.compile(opt.step, backend=counter, fullgraph=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / (1.0 + 0.3 * k))
+    if backend is None:
+        step = opt.step
+    iterates = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        _loss(params).backward()
+        step()
+        sched.step()
+        iterates.append(torch.cat([p.detach().flatten() for p in params]).clone())
+    return torch.stack(iterates), counter
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_compiled_step_has_no_graph_break_nor_recompilation(name):
+    torch._dynamo.reset()
+    eager, _ = _run(CASES[name])
+    compiled, counter = _run(CASES[name], backend="eager")
+    assert counter.frame_count == 1, f"{counter.frame_count} compilations in {STEPS} steps"
+    torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-6)
+    assert not torch.equal(eager[0], eager[-1])
+
+
+def test_inductor_gives_the_eager_iterates_of_adam():
+    torch._dynamo.reset()
+    eager, _ = _run(CASES["Adam"])
+    compiled, counter = _run(CASES["Adam"], backend="inductor")
+    assert counter.frame_count == 1
+    torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_compiled_adam_on_cuda_gives_the_eager_iterates():
+    torch._dynamo.reset()
+    make = CASES["Adam"]
+
+    def on_cuda(params, lr):
+        return make([p.detach().cuda().requires_grad_() for p in params], lr.cuda())
+
+    params = _params()
+    opts = [on_cuda(params, torch.tensor(0.01)) for _ in range(2)]
+    counter = CompileCounterWithBackend("inductor")
+    steps = [opts[0].step, torch.compile(opts[1].step, backend=counter, fullgraph=True)]
+    for _ in range(STEPS):
+        for opt, step in zip(opts, steps):
+            opt.zero_grad()
+            _loss(opt.param_groups[0]["params"]).backward()
+            step()
+    assert counter.frame_count == 1
+    for a, b in zip(*(opt.param_groups[0]["params"] for opt in opts)):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
