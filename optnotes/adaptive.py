@@ -34,7 +34,8 @@ def _one_minus_powers(rho: float, t: list) -> list:
     """:math:`1 - \\rho^t` for each step count t (scalar tensors, computed on their device),
     as :math:`-\\operatorname{expm1}(t \\ln\\rho)`: accurate even where :math:`\\rho^t`
     is close to 1, and cheap where a compiled step recomputes it inside its loop."""
-    powers = torch._foreach_mul(t, math.log(rho) if rho > 0 else -math.inf)  # t ln ρ
+    # t ln ρ
+    powers = torch._foreach_mul(t, math.log(rho) if rho > 0 else -math.inf)
     torch._foreach_expm1_(powers)  # ρ^t − 1
     torch._foreach_neg_(powers)
     return powers
@@ -99,7 +100,8 @@ class DeltaBarDelta(Optimizer):
     adaptation*, Neural Networks 1(4); Sutton (1992) for the incremental variant.
     """
 
-    supports_complex = False  # the sign rule compares signs, which complex numbers lack
+    # the sign rule compares signs, which complex numbers lack
+    supports_complex = False
 
     def __init__(self, params, lr: float = required, kappa: float = required,
                  phi: float = required, theta: float = required, maximize: bool = False):
@@ -126,11 +128,14 @@ class DeltaBarDelta(Optimizer):
             delta_bar = self._state_tensors(params, "delta_bar")
             sign = torch._foreach_mul(delta_bar, g)  # sign of δ̄(t−1) δ(t)
             torch._foreach_sign_(sign)
-            up = torch._foreach_clamp_min(sign, 0.0)  # 1 where δ̄(t−1) δ(t) > 0
+            # 1 where δ̄(t−1) δ(t) > 0
+            up = torch._foreach_clamp_min(sign, 0.0)
             torch._foreach_clamp_max_(sign, 0.0)  # −1 where δ̄(t−1) δ(t) < 0
-            torch._foreach_addcmul_(eps, eps, sign, value=phi)  # ε ← (1−φ) ε  if < 0
+            # ε ← (1−φ) ε  if < 0
+            torch._foreach_addcmul_(eps, eps, sign, value=phi)
             torch._foreach_add_(eps, up, alpha=kappa)  # ε ← ε + κ  if > 0
-            torch._foreach_mul_(delta_bar, theta)  # δ̄(t) ← (1−θ) δ(t) + θ δ̄(t−1)
+            # δ̄(t) ← (1−θ) δ(t) + θ δ̄(t−1)
+            torch._foreach_mul_(delta_bar, theta)
             torch._foreach_add_(delta_bar, g, alpha=1.0 - theta)
             torch._foreach_addcmul_(w, eps, g, value=-1.0)  # w ← w − ε ⊙ δ(t)
         return loss
@@ -192,7 +197,8 @@ class AdaGrad(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():
             eps, delta = group["lr"], group["eps"]
             r = self._state_tensors(params, "r")
             torch._foreach_addcmul_(r, g, g)  # r ← r + g⊙g
@@ -309,15 +315,18 @@ class RMSProp(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
-            eps, rho, delta, alpha = group["lr"], group["rho"], group["eps"], group["momentum"]
+        # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():
+            eps, rho = group["lr"], group["rho"]
+            delta, alpha = group["eps"], group["momentum"]
             r = self._state_tensors(params, "r")
             torch._foreach_mul_(r, rho)  # r ← ρr + (1−ρ) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho)
             denom = torch._foreach_add(r, delta)  # √(δ + r)
             torch._foreach_sqrt_(denom)
             if alpha == 0:
-                torch._foreach_addcdiv_(theta, g, denom, value=-eps)  # θ ← θ − ε/√(δ+r)⊙g
+                # θ ← θ − ε/√(δ+r)⊙g
+                torch._foreach_addcdiv_(theta, g, denom, value=-eps)
                 continue
             v = self._state_tensors(params, "v")
             torch._foreach_mul_(v, alpha)  # v ← αv − ε/√(δ+r) ⊙ g
@@ -401,7 +410,8 @@ class AdaDelta(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():
             eps, rho, delta = group["lr"], group["rho"], group["eps"]
             r = self._state_tensors(params, "r")
             s = self._state_tensors(params, "s")
@@ -494,7 +504,8 @@ class Adam(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():
             eps, (rho1, rho2), delta = group["lr"], group["betas"], group["eps"]
             s = self._state_tensors(params, "s")
             r = self._state_tensors(params, "r")
@@ -502,7 +513,8 @@ class Adam(Optimizer):
             torch._foreach_lerp_(s, g, 1.0 - rho1)  # s ← ρ1 s + (1−ρ1) g
             torch._foreach_mul_(r, rho2)  # r ← ρ2 r + (1−ρ2) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho2)
-            r_hat = torch._foreach_div(r, _one_minus_powers(rho2, t))  # r̂ ← r/(1−ρ2^t)
+            # r̂ ← r/(1−ρ2^t)
+            r_hat = torch._foreach_div(r, _one_minus_powers(rho2, t))
             torch._foreach_sqrt_(r_hat)  # √r̂ + δ
             torch._foreach_add_(r_hat, delta)
             # ŝ ← s/(1−ρ1^t) and θ ← θ − ε ŝ/(√r̂ + δ): the factor 1−ρ1^t joins the

@@ -104,7 +104,8 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
-        for group, params, theta, g in self._groups():  # g ← −g if maximize, then g ← g + λθ
+        # g ← −g if maximize, then g ← g + λθ
+        for group, params, theta, g in self._groups():
             eps, alpha = group["lr"], group["momentum"]
             if alpha == 0 and not group["keep_velocity"]:
                 torch._foreach_add_(theta, g, alpha=-eps)  # θ ← θ − εg

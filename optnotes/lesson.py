@@ -9,11 +9,15 @@ import numpy as np
 
 
 def source(obj):
-    """The source of ``obj`` (a class, function or method of optnotes), shown as it
-    is; a method's class-level indentation is removed."""
+    """The source of ``obj`` (a class, function or method of optnotes) as code: a
+    function's or method's without its docstring (the API page shows that) and without
+    its class-level indentation; a class's as it is."""
     from IPython.display import Code  # only needed inside a notebook
 
-    return Code(textwrap.dedent(inspect.getsource(obj)), language="python")
+    text = textwrap.dedent(inspect.getsource(obj))
+    if inspect.isfunction(obj) or inspect.ismethod(obj):
+        text = _body_text(text, None)
+    return Code(text, language="python")
 
 
 def loglog_slope(k, y) -> float:
