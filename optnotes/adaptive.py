@@ -1,6 +1,6 @@
 """Algorithms with adaptive learning rates: delta-bar-delta, AdaGrad, RMSProp, AdaDelta, Adam.
 
-Algorithms 8.4–8.7 of the notes, Jacobs' delta-bar-delta rule and Zeiler's AdaDelta.
+Algorithms 8.4–8.7 of the textbook (Goodfellow et al., 2016, section 8.5), Jacobs' delta-bar-delta rule and Zeiler's AdaDelta.
 
 Chapter: *Adaptive learning rates* (``chapters/05_adaptive``).
 """
@@ -46,7 +46,7 @@ class DeltaBarDelta(Optimizer):
     constant while the derivative keeps its sign and shrinks by a factor when it flips.
 
     Notation: Jacobs writes the weights :math:`w` and uses :math:`\theta` for the
-    averaging factor, so here the notes' parameters :math:`\theta` are written
+    averaging factor, so here the textbook's parameters :math:`\theta` are written
     :math:`w`. The initial rate :math:`\epsilon_i(0)` is ``lr``, the increment
     :math:`\kappa` is ``kappa``, the decrease factor :math:`\phi` is ``phi``, the averaging
     factor :math:`\theta` is ``theta``; :math:`\delta(t) = \partial J / \partial w(t)` is
@@ -145,7 +145,7 @@ class AdaGrad(Optimizer):
     r"""AdaGrad: each coordinate's step is the global rate divided by the root of the sum
     of all its past squared gradients (Algorithm 8.4).
 
-    Notation of the notes against the arguments: global learning rate :math:`\epsilon`
+    The textbook's notation against the arguments: global learning rate :math:`\epsilon`
     is ``lr``, the small constant :math:`\delta` is ``eps``, the gradient accumulation
     :math:`r` (starting at 0) is the state ``"r"``. ``weight_decay`` :math:`\lambda` adds
     :math:`\lambda\theta` to the gradient, as in :class:`~optnotes.SGD`.
@@ -161,7 +161,7 @@ class AdaGrad(Optimizer):
     **Differences from PyTorch and optax.** ``torch.optim.Adagrad`` computes the same
     update (:math:`\delta` outside the root, :math:`\sqrt{r} + \delta`) and gives the same
     iterates with its defaults ``initial_accumulator_value=0`` and ``lr_decay=0``; its
-    default ``eps`` is 1e-10 instead of the notes' 1e-7. ``optax.adagrad`` puts
+    default ``eps`` is 1e-10 instead of the textbook's 1e-7. ``optax.adagrad`` puts
     :math:`\delta` *inside* the root, :math:`\theta \leftarrow \theta - \epsilon\,
     g / \sqrt{r + \delta}`, starts the accumulator at ``initial_accumulator_value=0.1``
     instead of 0, and leaves a coordinate whose accumulator is 0 unchanged. None has
@@ -213,7 +213,7 @@ class RMSProp(Optimizer):
     weighted moving average, optionally with momentum or Nesterov momentum
     (Algorithms 8.5 and 8.6).
 
-    Notation of the notes against the arguments: global learning rate :math:`\epsilon`
+    The textbook's notation against the arguments: global learning rate :math:`\epsilon`
     is ``lr``, decay rate :math:`\rho` is ``rho``, the small constant :math:`\delta` is
     ``eps``, momentum coefficient :math:`\alpha` is ``momentum``; the accumulation
     :math:`r` (starting at 0) is the state ``"r"`` and the velocity :math:`v` (starting at
@@ -238,7 +238,7 @@ class RMSProp(Optimizer):
         \theta \leftarrow \theta + v .
 
     Algorithm 8.6 (``nesterov=True``): the same, with :math:`g` taken at the interim
-    point :math:`\tilde\theta = \theta + \alpha v`. The notes' box 8.6 writes
+    point :math:`\tilde\theta = \theta + \alpha v`. The textbook's box 8.6 writes
     :math:`\epsilon/\sqrt{r}`; here :math:`\delta` sits where Algorithm 8.5 puts it, and
     ``eps=0`` gives box 8.6 exactly.
 
@@ -367,7 +367,7 @@ class AdaDelta(Optimizer):
     :math:`\sqrt{s + \delta}`, the RMS of past updates (units :math:`u`; from the
     previous step, since :math:`s` is updated after :math:`\Delta\theta`), and divides by
     :math:`\sqrt{r + \delta}`, the RMS of the gradients: the ratio is a diagonal estimate
-    of :math:`H^{-1}` and the step has the units of :math:`\theta`. The handwritten notes
+    of :math:`H^{-1}` and the step has the units of :math:`\theta`. Some presentations
     write :math:`g^2` where :math:`\delta` stands; this follows the paper.
 
     **Differences from PyTorch and optax.** ``torch.optim.Adadelta`` computes the same
@@ -435,7 +435,7 @@ class Adam(Optimizer):
     gradient (momentum), with both averages corrected for their start at zero
     (Algorithm 8.7).
 
-    Notation of the notes against the arguments: step size :math:`\epsilon` is ``lr``,
+    The textbook's notation against the arguments: step size :math:`\epsilon` is ``lr``,
     the decay rates :math:`(\rho_1, \rho_2)` are ``betas``, the small constant
     :math:`\delta` is ``eps``; the first and second moment estimates :math:`s` and
     :math:`r` (starting at 0) are the states ``"s"`` and ``"r"``, and the time step
@@ -456,7 +456,7 @@ class Adam(Optimizer):
         \Delta\theta = -\epsilon \frac{\hat s}{\sqrt{\hat r} + \delta}, \quad
         \theta \leftarrow \theta + \Delta\theta .
 
-    The notes' box writes :math:`\sqrt{\hat r + \delta}`; Kingma & Ba (2015, Algorithm 1)
+    Some presentations write :math:`\sqrt{\hat r + \delta}`; Kingma & Ba (2015, Algorithm 1)
     put :math:`\delta` outside the root, and so does this class. The bias correction makes
     the first step :math:`-\epsilon\, g/(|g| + \delta)`, of size about :math:`\epsilon` in
     every coordinate whatever the scale of the gradient.

@@ -14,7 +14,7 @@ from ._optimizer import Optimizer
 class SGD(Optimizer):
     r"""Stochastic gradient descent with optional (Nesterov) momentum.
 
-    Notation of the notes against the arguments: learning rate :math:`\epsilon` is
+    The textbook's notation against the arguments: learning rate :math:`\epsilon` is
     ``lr``, momentum parameter :math:`\alpha` is ``momentum``, velocity :math:`v` is the
     state ``"v"``. ``weight_decay`` :math:`\lambda` adds :math:`\lambda\theta` to the
     gradient (an L2 penalty :math:`\tfrac{\lambda}{2}\|\theta\|^2` on the cost).
@@ -62,9 +62,9 @@ class SGD(Optimizer):
     :math:`b \leftarrow \alpha b + g` and steps :math:`\theta \leftarrow \theta - \epsilon b`,
     so :math:`v = -\epsilon b` while :math:`\epsilon` is constant and both give the same
     iterates. When a schedule changes :math:`\epsilon`, torch rescales the whole history
-    by the current rate, whereas the notes' velocity keeps the rates at which each
+    by the current rate, whereas the textbook's velocity keeps the rates at which each
     gradient was taken. ``optax.sgd`` (``optax.trace``) keeps torch's buffer form.
-    torch's ``dampening`` is not offered: the notes have no such term.
+    torch's ``dampening`` is not offered: the textbook has no such term.
 
     Args:
         params: an iterable of tensors or of param-group dicts.

@@ -5,7 +5,7 @@ r"""The strong Wolfe line search that every line-search method of ``optnotes`` s
 ``line_search_fn="strong_wolfe"``) pick the step length :math:`\epsilon^*` along a search
 direction :math:`d` with :func:`strong_wolfe`.
 
-Chapter: *Second-order methods* (``chapters/06_second_order``).
+Chapter: *Second-order methods* (``chapters/06b_conjugate_gradients``).
 """
 
 from __future__ import annotations

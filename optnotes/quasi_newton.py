@@ -15,7 +15,7 @@ calling ``backward()``). The vector :math:`\theta` holds every parameter of ever
 in order, so all groups must carry the same hyperparameters; a parameter whose gradient
 stays ``None`` does not move.
 
-Chapter: *Second-order methods* (``chapters/06_second_order``).
+Chapter: *Second-order methods* (``chapters/06b_conjugate_gradients``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ConjugateGradient(FlatOptimizer):
     r"""Nonlinear conjugate gradients: each search direction adds to :math:`-g` a multiple
     of the previous direction, so a line search does not undo the progress of the last.
 
-    Notation of the notes against the arguments: the search direction :math:`\rho_t`
+    The textbook's notation against the arguments: the search direction :math:`\rho_t`
     (:math:`d` in Nocedal & Wright) is the state ``"rho"``, :math:`\beta_t` is chosen by
     ``beta``, the restart period :math:`k` is ``restart_every``, the step
     :math:`\epsilon^*` comes from the strong Wolfe search (``line_search_fn``) started at
@@ -51,7 +51,7 @@ class ConjugateGradient(FlatOptimizer):
         \epsilon^* \approx \operatorname{argmin}_\epsilon J(\theta_t + \epsilon \rho_t),
         \qquad \theta_{t+1} = \theta_t + \epsilon^* \rho_t .
 
-    Standard safeguards, none in the notes' box: ``"polak-ribiere"`` is PR+,
+    Standard safeguards, none in the textbook's box: ``"polak-ribiere"`` is PR+,
     :math:`\beta_t = \max(\beta_t^{PR}, 0)`, which restarts by itself when the new gradient
     undoes the old one (Powell 1986; Gilbert & Nocedal 1992); ``"fletcher-reeves"``
     restarts when :math:`|g_t^\top g_{t-1}| \ge 0.1\, g_t^\top g_t` (Powell 1977), without
@@ -62,8 +62,8 @@ class ConjugateGradient(FlatOptimizer):
     :math:`\rho_t` has no natural unit length. The search asks for
     :math:`|\phi'(\epsilon)| \le 0.1\,|\phi'(0)|` (:math:`c_2 = 0.1`, a nearly exact
     search, as Nocedal & Wright advise for CG; below the 1/2 that Fletcher–Reeves needs
-    to guarantee descent). The notes swap the two names; the box's
-    formula is Polak–Ribière's. On a quadratic with exact line searches both choices give
+    to guarantee descent). Some summaries put the Fletcher–Reeves label one formula
+    too early; the textbook's box uses Polak–Ribière's formula. On a quadratic with exact line searches both choices give
     linear CG, :func:`optnotes.conjugate_gradient`, which needs at most :math:`n` steps.
 
     **Differences from scipy.** ``scipy.optimize.minimize(method="CG")`` is PR+ with the
@@ -160,7 +160,7 @@ class BFGS(FlatOptimizer):
     Notation: the inverse-Hessian approximation :math:`M_t` (an :math:`n \times n` matrix,
     :math:`O(n^2)` memory) is the state ``"M"``; :math:`s = \theta_{t+1} - \theta_t`,
     :math:`y = g_{t+1} - g_t`; the step :math:`\epsilon^*` comes from the strong Wolfe
-    search (:math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`). The notes write the direction as
+    search (:math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`). Some presentations write the direction as
     :math:`M_t g_t`; the minus sign makes it point downhill:
 
     .. math::
@@ -261,7 +261,7 @@ class LBFGS(FlatOptimizer):
     :math:`s_i = \theta_{i+1} - \theta_i`, :math:`y_i = g_{i+1} - g_i` and
     :math:`\rho_i = 1/y_i^\top s_i`; the initial matrix :math:`M^0 = \gamma I`,
     :math:`\gamma = s^\top y / y^\top y` of the newest pair, has :math:`\gamma` in
-    ``"gamma"``. The notes' :math:`M^{t-1} = I` becomes this scaled identity (Nocedal &
+    ``"gamma"``. The textbook's :math:`M^{t-1} = I` becomes this scaled identity (Nocedal &
     Wright, eq. 7.20). Algorithm 7.4 of Nocedal & Wright, newest pair :math:`k-1`:
 
     .. math::
