@@ -177,7 +177,10 @@ def math_problems(v: Visit) -> list[str]:
 
 FIGURE_PROBLEMS_JS = r"""() => {
   const out = [];
-  const isPath = (alt) => /[\/\\]|\.(png|svg|jpe?g|gif|webp)$/i.test(alt.trim());
+  // a file name or path: one word with a slash or an image extension ("1/k" inside a
+  // sentence is not a path)
+  const isPath = (alt) => !/\s/.test(alt.trim()) &&
+    /[\/\\]|\.(png|svg|jpe?g|gif|webp)$/i.test(alt.trim());
   document.querySelectorAll('.bd-article img').forEach((img) => {
     const name = (img.getAttribute('src') || '').split('/').pop();
     const alt = (img.getAttribute('alt') || '').trim();
@@ -449,7 +452,7 @@ mystnb:
       The loss 1/k against the step k.
     name: fig-test-decay
   image:
-    alt: A curve falling steeply from 1 and flattening towards 0 over ten steps.
+    alt: A curve falling like 1/k from 1 and flattening towards 0 over ten steps.
 ---
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(4, 2))
