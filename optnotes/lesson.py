@@ -7,6 +7,8 @@ import textwrap
 
 import numpy as np
 
+from . import _checks
+
 
 def source(obj):
     """The source of ``obj`` (a class, function or method of optnotes) as code: a
@@ -331,14 +333,6 @@ def make_closure(optimizer, loss_fn: Callable, log: list | None = None) -> Calla
     return closure
 
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
-
-
 def run_logged(objective: Callable, make_optimizer: Callable, x0, max_evals: int,
                tol: float = 0.0) -> EvaluationLog:
     """Run ``make_optimizer([x])`` on ``objective(x)`` from ``x0`` (float64) and log every
@@ -346,7 +340,7 @@ def run_logged(objective: Callable, make_optimizer: Callable, x0, max_evals: int
     optimizer stops by itself (a ``step()`` that makes no iteration)."""
     import torch
 
-    _positive("max_evals", max_evals)
+    _checks.positive_int("max_evals", max_evals)
     if tol < 0:
         raise ValueError(f"tol must be non-negative, got {tol}")
     x = torch.as_tensor(x0, dtype=torch.float64).clone().requires_grad_(True)
@@ -376,7 +370,7 @@ def iterations_to(objective: Callable, make_optimizer: Callable, x0, target, tol
     :math:`\\|x - \\text{target}\\| <` ``tol``; ``None`` if ``cap`` iterations do not suffice."""
     import torch
 
-    _positive("cap", cap)
+    _checks.positive_int("cap", cap)
     x = torch.as_tensor(x0, dtype=torch.float64).clone().requires_grad_(True)
     target = torch.as_tensor(target, dtype=torch.float64)
     opt = make_optimizer([x])
@@ -419,7 +413,7 @@ def scipy_evaluations(method: str, objective: Callable, x0, tol: float, budget: 
 
     from .curvature import hvp
 
-    _positive("budget", budget)
+    _checks.positive_int("budget", budget)
     count = {"f": 0, "hv": 0, "reached": False}
 
     def autograd_f_and_g(z):
