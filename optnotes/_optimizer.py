@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from . import _checks
@@ -9,8 +11,21 @@ from . import _checks
 
 # On the CPU a foreach call runs its kernel tensor by tensor, so running every line of the
 # algorithm box over a few hundred thousand numbers at a time, rather than each line over
-# the whole model, keeps the working set in cache. On CUDA one foreach call is one launch.
+# the whole model, keeps the working set in cache: small tensors are grouped into chunks and
+# a large one is stepped in pieces. On CUDA one foreach call is one launch.
 CPU_CHUNK = 1 << 18  # elements
+
+
+class _Piece(NamedTuple):
+    """Elements ``start:stop`` of a parameter, flattened (a large CPU tensor, in pieces)."""
+
+    param: torch.Tensor
+    start: int
+    stop: int
+
+    def of(self, t: torch.Tensor) -> torch.Tensor:
+        """The same elements of ``t``, a tensor laid out like the parameter."""
+        return _as_real(t).view(-1)[self.start:self.stop]
 
 
 def _cpu_chunks(theta: list):
@@ -25,6 +40,11 @@ def _cpu_chunks(theta: list):
             start, size = i, 0
         size += p.numel()
     yield start, len(theta)
+
+
+def _owner(x) -> torch.Tensor:
+    """The parameter of ``x``, a parameter or a :class:`_Piece` of one."""
+    return x.param if isinstance(x, _Piece) else x
 
 
 def _as_real(t: torch.Tensor) -> torch.Tensor:
@@ -45,6 +65,10 @@ class Optimizer(torch.optim.Optimizer):
     supports_complex = True
     #: whether the state holds a step count ``"t"`` (a float64 scalar tensor)
     counts_steps = False
+    #: whether a large CPU tensor is stepped in pieces of ``CPU_CHUNK`` elements: worth it
+    #: for a step of many passes over memory (they then run on data in cache), not for one
+    #: of one to three (SGD), where each piece's thread fork/join and views cost more
+    steps_in_pieces = True
 
     def __init__(self, params, defaults: dict):
         super().__init__(_checks.params(params), defaults)
@@ -120,16 +144,36 @@ class Optimizer(torch.optim.Optimizer):
 
     def _groups(self):
         """Each param group with gradients, as ``(group, params, θ, g)``: the parameters
-        (to look up their state), θ the same tensors with complex ones viewed as pairs of
-        reals, g −g with ``maximize`` and including λθ with ``weight_decay``."""
+        (to look up their state; on the CPU a large one may come as :class:`_Piece` s), θ
+        the same tensors with complex ones viewed as pairs of reals, g −g with ``maximize``
+        and including λθ with ``weight_decay``."""
         for group in self.param_groups:
             self._init_group(group)
             params, g = self._params_with_grad(group)
             if params:
                 theta, g = [_as_real(p) for p in params], [_as_real(t) for t in g]
+                if (self.steps_in_pieces and theta[0].device.type == "cpu"
+                        and not torch.compiler.is_compiling()):
+                    params, theta, g = self._in_pieces(params, theta, g)
                 for a, b in _cpu_chunks(theta):
                     yield (group, params[a:b], theta[a:b],
                            self._decayed(theta[a:b], g[a:b], group))
+
+    def _in_pieces(self, params: list, theta: list, g: list) -> tuple[list, list, list]:
+        """Every tensor of more than ``CPU_CHUNK`` elements, split into pieces of at most
+        that many (views, flattened), when it, its gradient and its state are contiguous."""
+        pieces = ([], [], [])
+        for p, th, gr in zip(params, theta, g):
+            n = th.numel()
+            if n <= CPU_CHUNK or not (th.is_contiguous() and gr.is_contiguous() and all(
+                    s.is_contiguous() for s in self.state.get(p, {}).values() if s.dim() > 0)):
+                whole = ([p], [th], [gr])
+            else:
+                whole = ([_Piece(p, a, min(a + CPU_CHUNK, n)) for a in range(0, n, CPU_CHUNK)],
+                         th.view(-1).split(CPU_CHUNK), gr.view(-1).split(CPU_CHUNK))
+            for out, new in zip(pieces, whole):
+                out.extend(new)
+        return pieces
 
     def _initial_state(self, group: dict) -> dict:  # pragma: no cover - abstract
         """The state a parameter of ``group`` starts with: name → fill value (``"t"``, the
@@ -173,13 +217,17 @@ class Optimizer(torch.optim.Optimizer):
         return params, grads
 
     def _state_tensors(self, params: list, name: str) -> list:
-        """State tensor ``name`` of each parameter (made by :meth:`_init_group`; shaped,
-        typed and placed like the parameter; complex ones viewed as reals)."""
-        return [_as_real(self.state[p][name]) for p in params]
+        """State tensor ``name`` of each parameter or piece (made by :meth:`_init_group`;
+        shaped, typed and placed like the parameter; complex ones viewed as reals)."""
+        return [x.of(self.state[x.param][name]) if isinstance(x, _Piece)
+                else _as_real(self.state[x][name]) for x in params]
 
     def _step_counts(self, params: list) -> list:
         """The step count ``t`` of each parameter, incremented: a float64 scalar tensor on
-        the parameter's device (exact up to 2⁵³ steps; no host sync, no recompilation)."""
-        counts = [self.state[p]["t"] for p in params]
-        torch._foreach_add_(counts, 1.0)
+        the parameter's device (exact up to 2⁵³ steps; no host sync, no recompilation).
+        A parameter in pieces counts once, at its first piece (the pieces come in order)."""
+        counts = [self.state[_owner(x)]["t"] for x in params]
+        first = [t for t, x in zip(counts, params) if not isinstance(x, _Piece) or x.start == 0]
+        if first:  # a chunk may hold only a later piece
+            torch._foreach_add_(first, 1.0)
         return counts

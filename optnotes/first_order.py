@@ -80,6 +80,8 @@ class SGD(Optimizer):
     Sutskever et al. (2013) for the change of variables.
     """
 
+    steps_in_pieces = False  # one to four passes: whole tensors are faster
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, maximize: bool = False):
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,

@@ -596,6 +596,31 @@ def test_two_identical_runs_are_identical(case):
     assert_state_dicts_equal(finals[0][1], finals[1][1])
 
 
+@pytest.mark.parametrize("chunk", [7, 16])
+def test_large_cpu_tensors_in_pieces_step_exactly_as_whole(case, chunk, monkeypatch):
+    """On the CPU a tensor of more than ``CPU_CHUNK`` elements is stepped in pieces (views),
+    so that every line of the step runs on data in cache: parameters and state come out
+    bit for bit as when each tensor is stepped whole. A non-contiguous one stays whole."""
+    if case.closure:
+        pytest.skip("a closure method steps one flat vector, never in pieces")
+    runs = []
+    for size in (chunk, 1 << 40):
+        monkeypatch.setattr(optnotes._optimizer, "CPU_CHUNK", size)
+        model = make_mlp()
+        odd = torch.linspace(-1, 1, 30, dtype=torch.float64).reshape(6, 5).t().requires_grad_()
+        assert not odd.is_contiguous()
+        opt = case.make([*model.parameters(), odd])
+        if not opt.steps_in_pieces:
+            pytest.skip(f"{type(opt).__name__} steps whole tensors (a step of few passes)")
+        for b in make_batches(4):
+            opt.zero_grad()
+            (mse(model, b) + 0.1 * (odd**3).sum()).backward()
+            opt.step()
+        runs.append((params_of(model) + [odd.detach().clone()], copy.deepcopy(opt.state_dict())))
+    assert_equal(runs[0][0], runs[1][0], "parameter")
+    assert_state_dicts_equal(runs[0][1], runs[1][1])
+
+
 def test_is_a_torch_optimizer_and_moves_downhill(case):
     model = make_mlp()
     opt = case.make(model.parameters())
