@@ -609,14 +609,19 @@ def test_large_cpu_tensors_in_pieces_step_exactly_as_whole(case, chunk, monkeypa
         model = make_mlp()
         odd = torch.linspace(-1, 1, 30, dtype=torch.float64).reshape(6, 5).t().requires_grad_()
         assert not odd.is_contiguous()
-        opt = case.make([*model.parameters(), odd])
+        extra = [odd]
+        if case.make([odd]).supports_complex:  # 24 reals: pieces of the real view
+            extra.append(torch.linspace(-1, 1, 12, dtype=torch.float64).to(torch.complex128)
+                         .mul(1 + 0.5j).requires_grad_())
+        opt = case.make([*model.parameters(), *extra])
         if not opt.steps_in_pieces:
             pytest.skip(f"{type(opt).__name__} steps whole tensors (a step of few passes)")
         for b in make_batches(4):
             opt.zero_grad()
-            (mse(model, b) + 0.1 * (odd**3).sum()).backward()
+            (mse(model, b) + 0.1 * sum((e.abs() ** 3).sum() for e in extra)).backward()
             opt.step()
-        runs.append((params_of(model) + [odd.detach().clone()], copy.deepcopy(opt.state_dict())))
+        runs.append((params_of(model) + [e.detach().clone() for e in extra],
+                     copy.deepcopy(opt.state_dict())))
     assert_equal(runs[0][0], runs[1][0], "parameter")
     assert_state_dicts_equal(runs[0][1], runs[1][1])
 
