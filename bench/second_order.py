@@ -1,6 +1,7 @@
 """Second-order methods against scipy.optimize and torch.optim.LBFGS on the chained Rosenbrock.
 
     python bench/second_order.py [--quick] [--device cpu|cuda|all] [--repeats R]
+                                 [--tables 1 1a 1b 2 3]
 
 Prints, never asserts. Four tables:
 
@@ -59,6 +60,7 @@ from optnotes.quasi_newton import BFGS, LBFGS, ConjugateGradient  # noqa: E402
 from optnotes.second_order import Newton, NewtonCG  # noqa: E402
 
 TOL, BUDGET = 1e-5, 20_000
+TABLES = ["1", "1a", "1b", "2", "3"]
 
 
 class Stop(Exception):
@@ -321,6 +323,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--device", default="all", help="cpu, cuda or all (cuda when present)")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--tables", nargs="+", choices=TABLES, default=TABLES,
+                        help="the tables to print (default all), e.g. --tables 1a")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     if args.device == "all":
@@ -330,13 +334,19 @@ def main() -> None:
     torch.set_default_dtype(torch.float64)
     print(f"torch {torch.__version__}, scipy {scipy.__version__}, "
           f"{torch.get_num_threads()} threads, float64")
+    tables = {
+        "1": lambda device: table_tolerance((2, 100) if args.quick else (2, 100, 1000), device,
+                                            repeats),
+        "1a": lambda device: table_lbfgs_time(100 if args.quick else 1000, device),
+        "1b": lambda device: table_spread((100,) if args.quick else (100, 1000), device),
+        "2": lambda device: table_budget(1000 if args.quick else 10_000, 2000, device),
+        "3": lambda device: per_iteration((50, 100, 200) if args.quick
+                                          else (50, 100, 200, 400, 800, 1600), device, repeats),
+    }
     for device in devices:
-        table_tolerance((2, 100) if args.quick else (2, 100, 1000), device, repeats)
-        table_lbfgs_time(100 if args.quick else 1000, device)
-        table_spread((100,) if args.quick else (100, 1000), device)
-        table_budget(1000 if args.quick else 10_000, 2000, device)
-        per_iteration((50, 100, 200) if args.quick else (50, 100, 200, 400, 800, 1600),
-                      device, repeats)
+        for name in TABLES:
+            if name in args.tables:
+                tables[name](device)
 
 
 if __name__ == "__main__":
