@@ -166,7 +166,8 @@ class Optimizer(torch.optim.Optimizer):
         for p, th, gr in zip(params, theta, g):
             n = th.numel()
             if n <= CPU_CHUNK or not (th.is_contiguous() and gr.is_contiguous() and all(
-                    s.is_contiguous() for s in self.state.get(p, {}).values() if s.dim() > 0)):
+                    s.is_contiguous() for s in self.state.get(p, {}).values()
+                    if isinstance(s, torch.Tensor) and s.dim() > 0)):
                 whole = ([p], [th], [gr])
             else:
                 whole = ([_Piece(p, a, min(a + CPU_CHUNK, n)) for a in range(0, n, CPU_CHUNK)],
