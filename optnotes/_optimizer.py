@@ -42,11 +42,6 @@ def _cpu_chunks(theta: list):
     yield start, len(theta)
 
 
-def _owner(x) -> torch.Tensor:
-    """The parameter of ``x``, a parameter or a :class:`_Piece` of one."""
-    return x.param if isinstance(x, _Piece) else x
-
-
 def _as_real(t: torch.Tensor) -> torch.Tensor:
     """A complex tensor as pairs of reals (``torch.view_as_real``, as torch.optim does)."""
     return torch.view_as_real(t) if t.is_complex() else t
@@ -227,7 +222,7 @@ class Optimizer(torch.optim.Optimizer):
         """The step count ``t`` of each parameter, incremented: a float64 scalar tensor on
         the parameter's device (exact up to 2⁵³ steps; no host sync, no recompilation).
         A parameter in pieces counts once, at its first piece (the pieces come in order)."""
-        counts = [self.state[_owner(x)]["t"] for x in params]
+        counts = [self.state[x.param if isinstance(x, _Piece) else x]["t"] for x in params]
         first = [t for t, x in zip(counts, params) if not isinstance(x, _Piece) or x.start == 0]
         if first:  # a chunk may hold only a later piece
             torch._foreach_add_(first, 1.0)

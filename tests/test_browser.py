@@ -300,29 +300,29 @@ def report(problems: dict[str, list[str]]) -> str:
 
 # --- the book's pages ----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
-    """What is wrong with each page at desktop width, check by check (one visit a page)."""
+def problems_by_page(browser, site, viewport, checks: dict) -> dict[str, dict[str, list[str]]]:
+    """``checks`` (name → check of a visit) run on each page at ``viewport``, one visit a page."""
     found = {}
     for page in PAGES:
-        v = Visit(browser, site + page, DESKTOP)
-        found[page] = {"console": console_problems(v), "math": math_problems(v),
-                       "figures": figure_problems(v), "widths": width_problems(v),
-                       "solutions": solution_problems(v)}
+        v = Visit(browser, site + page, viewport)
+        found[page] = {name: check(v) for name, check in checks.items()}
         v.close()
     return found
+
+
+@pytest.fixture(scope="module")
+def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
+    """What is wrong with each page at desktop width, check by check."""
+    return problems_by_page(browser, site, DESKTOP, {
+        "console": console_problems, "math": math_problems, "figures": figure_problems,
+        "widths": width_problems, "solutions": solution_problems})
 
 
 @pytest.fixture(scope="module")
 def phone(browser, site) -> dict[str, dict[str, list[str]]]:
-    """What is wrong with each page at 390 px, check by check (one visit a page)."""
-    found = {}
-    for page in PAGES:
-        v = Visit(browser, site + page, PHONE)
-        found[page] = {"console": console_problems(v), "widths": width_problems(v),
-                       "menu": phone_menu_problems(v)}
-        v.close()
-    return found
+    """What is wrong with each page at 390 px, check by check."""
+    return problems_by_page(browser, site, PHONE, {
+        "console": console_problems, "widths": width_problems, "menu": phone_menu_problems})
 
 
 def check(found: dict, kind: str) -> str:
