@@ -62,7 +62,7 @@ class Optimizer(torch.optim.Optimizer):
     counts_steps = False
     #: whether a large CPU tensor is stepped in pieces of ``CPU_CHUNK`` elements: worth it
     #: for a step of many passes over memory (they then run on data in cache), not for one
-    #: of one to three (SGD), where each piece's thread fork/join and views cost more
+    #: of one to four (SGD), where each piece's thread fork/join and views cost more
     steps_in_pieces = True
 
     def __init__(self, params, defaults: dict):
