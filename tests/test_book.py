@@ -50,3 +50,27 @@ def test_chapter_n_is_numbered_n_on_the_site(book):  # noqa: F811
     masters = sorted((ROOT / "assignments").glob("[0-9][0-9]_*.md"))
     problems += assignment_problems(book.html, masters)
     assert not problems, "\n".join(problems)
+
+
+def _page(folder, name: str, number: str, body: str = "") -> None:
+    path = folder / "chapters" / f"{name}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'<h1><span class="section-number">{number}. </span>A title</h1>\n'
+                    f'{body}\n', encoding="utf8")
+
+
+def test_numbering_checks_catch_a_chapter_numbered_one_too_high(tmp_path):
+    """The checks above on a made-up site: chapter 7 shown as "8." (what a chapter split
+    in two pages without a parent did to every later chapter) is caught, the right
+    numbers pass."""
+    chapter = ROOT / "chapters" / "07_made_up.md"
+    figure = '<span class="caption-number">Fig. {n}.1 </span>'
+    link = '<a class="reference internal" href="07_made_up.html">chapter 7</a>'
+    for number, wrong in (("8", True), ("7", False)):
+        site = tmp_path / number
+        _page(site, "07_made_up", number, figure.format(n=number))
+        _page(site, "01_other", "1", f"<p>See {link}.</p>")
+        problems = page_problems(site, chapter, is_notebook=False) + link_problems(site)
+        assert bool(problems) == wrong, problems
+        if wrong:
+            assert len(problems) == 3, problems   # the title, the figure, the link
