@@ -3,9 +3,10 @@
 A chapter file is ``chapters/NN_name.md`` (a long chapter may be a short parent page
 ``NN_name.md`` with parts ``NNa_...``, ``NNb_...`` under it, numbered N.1, N.2). On the
 built HTML the functions below collect, for each chapter file, what contradicts its
-number NN: the number of the page's title, of its figures and exercises (captions and
-the {numref} references to them), the name of the notebook it offers for download, the
-links whose text says "chapter N", and the chapter column of the Assignments page.
+number NN: the number of the page's title and of its figures and exercises (their
+captions; a {numref} reference on a chapter page is checked against the chapter it
+points to), the name of the notebook it offers for download, the links whose text
+says "chapter N", and the chapter column of the Assignments page.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 TITLE = re.compile(r'<h1>\s*<span class="section-number">([0-9.]+)\s*</span>')
-# figure and exercise captions, and the {numref} references that print their numbers
-NUMBERED = re.compile(
-    r'<span class="(?:caption-number|std std-numref)">\s*(Fig\.|Exercise)\s+([0-9.]+)')
+# figure and exercise captions; a {numref} reference, which prints the number of a
+# figure or exercise on its own page or on another chapter's
+CAPTION = re.compile(r'<span class="caption-number">\s*(Fig\.|Exercise)\s+([0-9.]+)')
+NUMREF = re.compile(r'<a\b[^>]*\bhref="([^"#]*)(?:#[^"]*)?"[^>]*>\s*'
+                    r'<span class="std std-numref">\s*(Fig\.|Exercise)\s+([0-9.]+)')
 LINK = re.compile(r'<a\b[^>]*\bhref="([^"#]*)(?:#[^"]*)?"[^>]*>(.*?)</a>', re.S)
 SAYS_CHAPTER = re.compile(r"\b[Cc]hapter\s+(\d+)\b")
 DOWNLOAD = re.compile(r'href="[^"]*_sources/chapters/([^"/]+)\.ipynb"')
@@ -53,9 +56,15 @@ def page_problems(html_root: Path, chapter: Path, is_notebook: bool) -> list[str
     title = site_number(page)
     if chapter_of(title) != n:
         out.append(f"{chapter.name}: the title is numbered {title!r}, not {n}.")
-    for kind, number in NUMBERED.findall(text):
+    for kind, number in CAPTION.findall(text):
         if chapter_of(number.rstrip(".")) != n:
             out.append(f"{chapter.name}: {kind} {number} in chapter {n}")
+    for href, kind, number in NUMREF.findall(text):
+        target = (page.parent / unquote(href)).resolve() if href else page
+        if target.parent.name == "chapters" and target.name[:2].isdigit():
+            if chapter_of(number.rstrip(".")) != int(target.name[:2]):
+                out.append(f"{chapter.name}: a reference to {kind} {number} "
+                           f"of {target.name}")
     if is_notebook:
         offered = DOWNLOAD.findall(text)
         if offered != [chapter.stem]:

@@ -63,14 +63,17 @@ def test_numbering_checks_catch_a_chapter_numbered_one_too_high(tmp_path):
     """The checks above on a made-up site: chapter 7 shown as "8." (what a chapter split
     in two pages without a parent did to every later chapter) is caught, the right
     numbers pass."""
-    chapter = ROOT / "chapters" / "07_made_up.md"
+    chapter, other = ROOT / "chapters" / "07_made_up.md", ROOT / "chapters" / "01_other.md"
     figure = '<span class="caption-number">Fig. {n}.1 </span>'
     link = '<a class="reference internal" href="07_made_up.html">chapter 7</a>'
+    numref = ('<a class="reference internal" href="07_made_up.html#fig-x">'
+              '<span class="std std-numref">Fig. {n}.1</span></a>')
     for number, wrong in (("8", True), ("7", False)):
         site = tmp_path / number
         _page(site, "07_made_up", number, figure.format(n=number))
-        _page(site, "01_other", "1", f"<p>See {link}.</p>")
-        problems = page_problems(site, chapter, is_notebook=False) + link_problems(site)
+        _page(site, "01_other", "1", f"<p>See {link} and {numref.format(n=number)}.</p>")
+        problems = (page_problems(site, chapter, is_notebook=False)
+                    + page_problems(site, other, is_notebook=False) + link_problems(site))
         assert bool(problems) == wrong, problems
-        if wrong:
-            assert len(problems) == 3, problems   # the title, the figure, the link
+        if wrong:  # the title, the figure, the reference to it, the link
+            assert len(problems) == 4, problems
