@@ -27,7 +27,11 @@ def _title(master: Path) -> str:
 
 
 def _chapter(root: Path, master: Path) -> str | None:
-    chapters = sorted((root / "chapters").glob(f"{master.stem[:2]}*.md"))
+    """The chapter's page: ``chapters/06_second_order.md`` for ``06_second_order``, else the
+    first page whose name starts with the same number (``06a_...`` of a chapter in parts)."""
+    exact = root / "chapters" / f"{master.stem}.md"
+    chapters = [exact] if exact.is_file() else sorted(
+        (root / "chapters").glob(f"{master.stem[:2]}*_*.md"))
     return chapters[0].relative_to(root).as_posix() if chapters else None
 
 
@@ -42,7 +46,7 @@ def _table(root: Path) -> str:
         auto = sum(q["points"] for q in qs if not q["manual"])
         manual = sum(q["points"] for q in qs if q["manual"])
         chapter = _chapter(root, master)
-        link = f"[{chapter[9:11].lstrip('0')}]({chapter})" if chapter else "–"
+        link = f"[{int(master.stem[:2])}]({chapter})" if chapter else "–"
         download = f"{{download}}`{master.stem}.ipynb <assignments/_student/{master.stem}.ipynb>`"
         rows.append(f"| {_title(master)} | {link} | {_covers(master)} | "
                     f"{auto + manual:g} ({auto:g} autograded, {manual:g} by hand) | {download} |")

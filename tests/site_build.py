@@ -36,7 +36,20 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.md"))
+# Every page of a chapter (``06_second_order.md``, a short parent page in plain Markdown,
+# and its parts ``06a_...``, ``06b_...``), and those of them that are notebooks: the
+# pages that are executed, cached and offered for download.
+CHAPTER_FILES = sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.md"))
+
+
+def is_notebook(path: Path) -> bool:
+    """A MyST notebook: its front matter names a kernel."""
+    text = path.read_text(encoding="utf8")
+    front = re.match(r"---\n(.*?)\n---\n", text, flags=re.S)
+    return bool(front and re.search(r"^kernelspec:", front.group(1), flags=re.M))
+
+
+CHAPTERS = [p for p in CHAPTER_FILES if is_notebook(p)]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
 CELL_TIMEOUT_S = CONFIG["execute"]["timeout"]
 CHAPTER_TIMEOUT_S = 1200

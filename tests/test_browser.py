@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from site_build import (ROOT, book, book_config, build_book, chapter_runs,  # noqa: F401
-                        record_stage)
+                        is_notebook, record_stage)
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -47,14 +47,20 @@ DESKTOP = {"width": 1280, "height": 900}
 def toc_pages() -> list[str]:
     """The pages of ``_toc.yml`` as built paths (``intro.html``, ``chapters/04_x.html``)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
-    files = [toc["root"]]
+
+    def files(entries) -> list[str]:  # a chapter's parts (``sections:``) follow it
+        return [f for e in entries or [] for f in [e["file"], *files(e.get("sections"))]]
+
+    found = [toc["root"]]
     for part in toc.get("parts", []):
-        files += [c["file"] for c in part.get("chapters", [])]
-    return [str(Path(f).with_suffix(".html")) for f in files]
+        found += files(part.get("chapters"))
+    return [str(Path(f).with_suffix(".html")) for f in found]
 
 
 PAGES = toc_pages()
-CHAPTER_PAGES = [p for p in PAGES if p.startswith("chapters/")]
+# the chapter pages that are notebooks (a parent page in plain Markdown has no notebook)
+CHAPTER_PAGES = [p for p in PAGES if p.startswith("chapters/")
+                 and is_notebook((ROOT / p).with_suffix(".md"))]
 
 pytestmark = pytest.mark.slow
 NO_CHROMIUM = "no chromium on the PATH (apt-get install chromium)"
