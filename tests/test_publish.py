@@ -76,7 +76,7 @@ def test_student_wheel_builds_with_the_course_extra(tmp_path):
     assert "optnotes/__init__.py" in names and "optnotes/adaptive.py" in names
     assert not any("__pycache__" in n for n in names)
     # what a downloaded chapter imports besides optnotes comes with the `course` extra
-    for package in ("myst-nb", "optax", "seaborn", "scipy", "ipykernel"):
+    for package in ("myst-nb", "optax", "seaborn", "scipy", "ipykernel", "bokeh"):
         assert f"Requires-Dist: {package}" in metadata and "extra == \"course\"" in metadata
     # the home page links exactly this wheel (a wrong name fails the book build too)
     assert f".whl/{wheel.name}" in (ROOT / "intro.md").read_text()
