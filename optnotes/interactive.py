@@ -131,7 +131,7 @@ def slider_figure(sliders, frames, *, x_label: str, y_label: str, x_log: bool = 
         labels = [s.fmt.format(v) for v in s.values]
         widgets.append(BokehSlider(
             start=0, end=len(s.values) - 1, step=1, value=s.start, title=s.label,
-            sizing_mode="stretch_width",
+            sizing_mode="stretch_width", tooltips=False, margin=(5, 12, 5, 12),
             format=CustomJSTickFormatter(args={"labels": labels},
                                          code="return labels[Math.round(tick)]")))
     update = CustomJS(args={"sources": sources, "frames": data, "sliders": widgets}, code=(
