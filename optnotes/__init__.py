@@ -17,6 +17,7 @@ from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
 from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
 from .train import History, Trajectory, evaluate, minimize, zero_one_loss
+from . import explore, interactive  # the chapters' interactive figures (drawn by Bokeh)
 
 __all__ = [
     "SGD",
@@ -29,7 +30,7 @@ __all__ = [
     "minimize", "evaluate", "zero_one_loss", "Trajectory", "History",
     "averaging", "clipping", "curvature", "data", "init", "lesson", "line_search", "models",
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
-    "train",
+    "train", "explore", "interactive",
 ]
 __version__ = "0.1.0"
 

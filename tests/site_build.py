@@ -222,7 +222,7 @@ def chapters_the_session_needs(session) -> list[Path]:
     needed = set()
     for item in session.items:
         module = Path(str(item.fspath)).name
-        if module in {"test_book.py", "test_browser.py"}:
+        if module in {"test_book.py", "test_browser.py", "test_student_notebooks.py"}:
             return list(CHAPTERS)
         if module == "test_notebooks.py":
             chapter = getattr(item, "callspec", None) and item.callspec.params.get("chapter")

@@ -8,7 +8,9 @@ until clicked; nothing wider than the window (wide equations and tables scroll i
 their own box) on a phone (390 px) and on a desktop; the menu and "Contents" buttons
 open their panels on a phone and the sidebar button hides the sidebar on a desktop.
 Every internal link and anchor of every page resolves, and each chapter offers its
-executed notebook for download.
+executed notebook for download. Every chapter has an interactive figure whose sliders
+move, and change the figure, with the mouse and with the keyboard, on a phone and on a
+desktop.
 
 The page checks are also run on a small book made for the test, whose page follows the
 chapter pattern, and on a page that breaks it, so that each check is seen to pass and
@@ -295,6 +297,73 @@ def desktop_sidebar_problems(v: Visit) -> list[str]:
     return [] if sidebar.is_visible() else ["the sidebar button does not bring the sidebar back"]
 
 
+def interactive_problems(v: Visit) -> list[str]:
+    """Each interactive figure (``optnotes.interactive``) renders and changes when its
+    sliders are moved, with the mouse (a click on the track, then a drag of the handle)
+    and with the keyboard (arrow keys on the focused handle); a chapter has at least one."""
+    figures = v.page.locator(".bd-article .optnotes-interactive")
+    if figures.count() == 0:
+        return ["no interactive figure"] if "/chapters/" in v.page.url else []
+    out = []
+    for i in range(figures.count()):
+        fig = figures.nth(i)
+        fig.scroll_into_view_if_needed()
+        try:  # playwright's locators see into Bokeh's shadow roots
+            fig.locator("canvas").first.wait_for(timeout=15000)
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError
+            out.append(f"interactive figure {i + 1} is not drawn")
+            continue
+        v.page.wait_for_timeout(300)
+        for j in range(fig.locator(".noUi-target").count()):
+            what = f"interactive figure {i + 1}, slider {j + 1}"
+            track, handle = fig.locator(".noUi-target").nth(j), fig.locator(".noUi-handle").nth(j)
+            box = track.bounding_box()
+            y = box["y"] + box["height"] / 2
+            moves = [
+                ("a click on the track", lambda: v.page.mouse.click(
+                    box["x"] + 0.97 * box["width"], y)),
+                ("the arrow keys", lambda: (handle.focus(), v.page.keyboard.press("ArrowLeft"),
+                                            v.page.keyboard.press("ArrowLeft"))),
+                ("a drag of the handle", lambda: _drag(v.page, handle, box["x"] + (
+                    box["width"] - 2 if handle.get_attribute("aria-valuenow")
+                    == handle.get_attribute("aria-valuemin") else 2))),
+            ]
+            for how, move in moves:
+                # the plot's pixels only (the slider's own label changes anyway)
+                plot = fig.locator("canvas").first
+                before, value = plot.screenshot(), handle.get_attribute("aria-valuenow")
+                move()
+                v.page.wait_for_timeout(400)
+                if handle.get_attribute("aria-valuenow") == value:
+                    out.append(f"{what}: {how} does not move it")
+                elif not _pixels_changed(before, plot.screenshot()):
+                    out.append(f"{what}: the figure does not change after {how}")
+    return out
+
+
+def _pixels_changed(before: bytes, after: bytes, share: float = 0.002) -> bool:
+    """Whether more than ``share`` of the pixels of two PNG screenshots differ visibly (a
+    redraw of the same data changes a few pixels at the edge by a shade or two)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(io.BytesIO(x)).convert("RGB"), dtype=int)
+            for x in (before, after))
+    if a.shape != b.shape:
+        return True
+    return (np.abs(a - b).sum(axis=2) > 24).mean() > share
+
+
+def _drag(page, handle, to_x: float) -> None:
+    hb = handle.bounding_box()
+    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(to_x, hb["y"] + hb["height"] / 2, steps=6)
+    page.mouse.up()
+
+
 def page_problems(v: Visit, solutions: bool = True) -> list[str]:
     out = console_problems(v) + math_problems(v) + figure_problems(v) + width_problems(v)
     return out + (solution_problems(v) if solutions else [])
@@ -321,14 +390,16 @@ def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
     """What is wrong with each page at desktop width, check by check."""
     return problems_by_page(browser, site, DESKTOP, {
         "console": console_problems, "math": math_problems, "figures": figure_problems,
-        "widths": width_problems, "solutions": solution_problems})
+        "widths": width_problems, "solutions": solution_problems,
+        "interactive": interactive_problems})
 
 
 @pytest.fixture(scope="module")
 def phone(browser, site) -> dict[str, dict[str, list[str]]]:
     """What is wrong with each page at 390 px, check by check."""
     return problems_by_page(browser, site, PHONE, {
-        "console": console_problems, "widths": width_problems, "menu": phone_menu_problems})
+        "console": console_problems, "widths": width_problems, "menu": phone_menu_problems,
+        "interactive": interactive_problems})
 
 
 def check(found: dict, kind: str) -> str:
@@ -468,6 +539,14 @@ ax.set_ylabel("loss")
 plt.show()
 ```
 
+```{code-cell} ipython3
+:tags: [hide-input]
+from optnotes.interactive import Slider, slider_figure
+slider_figure(Slider("slope a", [1, 2, 3]),
+              [{"a x": ([0, 1, 2], [0, a, 2 * a])} for a in (1, 2, 3)],
+              x_label="x", y_label="y")
+```
+
 | a wide table | with | many | columns | whose | headers | are | long enough | to overflow |
 |---|---|---|---|---|---|---|---|---|
 | 0.000001 | 0.000002 | 0.000003 | 0.000004 | 0.000005 | 0.000006 | 0.000007 | 0.000008 | 0.000009 |
@@ -495,6 +574,12 @@ import matplotlib.pyplot as plt
 fig, ax = plt.subplots()
 ax.plot([1, 2])
 plt.show()
+```
+
+```{code-cell} ipython3
+from optnotes.interactive import Slider, slider_figure
+slider_figure(Slider("nothing", [1, 2, 3]), [{"same": ([0, 1], [0, 1])}] * 3,
+              x_label="x", y_label="y")
 ```
 
 <div style="width: 2000px">a block wider than any window</div>
@@ -528,9 +613,15 @@ def small_site(browser, tmp_path_factory, serve) -> str:
     return serve(build.html)
 
 
+def test_every_chapter_has_an_interactive_figure_that_moves_on_desktop_and_phone(desktop,
+                                                                                  phone):
+    assert not (r := check(desktop, "interactive") + check(phone, "interactive")), r
+
+
 def test_page_checks_pass_on_a_page_of_the_chapter_pattern(small_site, visit):
     v = visit(small_site + "good.html")
-    assert not (p := page_problems(v)), p
+    assert not (p := page_problems(v) + interactive_problems(v)), p
+    assert v.page.locator(".bd-article .optnotes-interactive").count() == 1
     assert v.page.locator(".bd-article figure figcaption").count() == 1
     assert v.page.locator(".bd-article .solution").count() == 1
     phone = visit(small_site + "good.html", PHONE)
@@ -543,3 +634,5 @@ def test_page_checks_fail_on_a_page_that_breaks_the_pattern(small_site, visit):
     assert any(p.startswith("no caption") for p in figures), figures
     assert any(p.startswith("alt text is a path") for p in figures), figures
     assert any("scrolls sideways" in p for p in width_problems(v)), width_problems(v)
+    moves = interactive_problems(v)
+    assert any("the figure does not change" in p for p in moves), moves
