@@ -303,7 +303,8 @@ def interactive_problems(v: Visit) -> list[str]:
     and with the keyboard (arrow keys on the focused handle); a chapter has at least one."""
     figures = v.page.locator(".bd-article .optnotes-interactive")
     if figures.count() == 0:
-        return ["no interactive figure"] if "/chapters/" in v.page.url else []
+        chapter = any(urlsplit(v.page.url).path.endswith("/" + p) for p in CHAPTER_PAGES)
+        return ["no interactive figure"] if chapter else []
     out = []
     for i in range(figures.count()):
         fig = figures.nth(i)
