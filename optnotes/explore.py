@@ -19,7 +19,7 @@ from .data import TwoGaussians, digits, linear_regression
 from .first_order import SGD
 from .interactive import Slider, SliderFigure, slider_figure
 from .models import mlp
-from .second_order import Newton
+from .second_order import Newton, conjugate_gradient
 from .train import minimize
 
 
@@ -111,6 +111,28 @@ def newton_damping(dampings=(0.0, 0.01, 0.1, 1.0, 10.0, 100.0),
                                          steps)} for a in dampings]
     return slider_figure(Slider("damping α", dampings, start=len(dampings) // 2), frames,
                          x_label="iteration k", y_label="f(θ_k) − f*", y_log=True, limit=1e6)
+
+
+@_one_thread
+def conjugate_gradients_condition(kappas=(1.0, 10.0, 100.0, 1e3, 1e4, 1e5), n: int = 20,
+                                  steps: int = 40) -> SliderFigure:
+    """Chapter 6: linear conjugate gradients and gradient descent (ε = 1/λ_max) on an
+    n-dimensional quadratic, relative error ‖θ_k − θ*‖/‖θ_0 − θ*‖, for each condition
+    number κ."""
+    def run(kappa):
+        q = objectives.rotated_quadratic(kappa, n=n)
+        A, zero, start = q.hessian(), torch.zeros(n, dtype=torch.float64), q.start
+        cg = [1.0] + [float(conjugate_gradient(lambda v: A @ v, zero, x0=start, tol=0.0,
+                                               max_iter=k).x.norm() / start.norm())
+                      for k in range(1, steps + 1)]
+        gd = minimize(q, lambda p: SGD(p, lr=1.0), start, steps).points
+        return {"conjugate gradients": (list(range(steps + 1)), cg),
+                "gradient descent": (list(range(steps + 1)),
+                                     (gd.norm(dim=1) / start.norm()).tolist())}
+
+    return slider_figure(Slider("condition number κ", kappas, fmt="{:.0e}",
+                                start=len(kappas) // 2), [run(k) for k in kappas],
+                         x_label="step k", y_label="‖θ_k − θ*‖ / ‖θ_0 − θ*‖", y_log=True)
 
 
 @_one_thread

@@ -102,6 +102,15 @@ def test_damping_slows_newton_down():
     assert final(fig, 0, "Newton, damping α") < 1e-10 < final(fig, 1, "Newton, damping α")
 
 
+def test_conjugate_gradients_ignore_the_condition_number_gradient_descent_does_not():
+    fig = explore.conjugate_gradients_condition(kappas=(10.0, 1e4), n=10, steps=12)
+    cg = [final(fig, i, "conjugate gradients") for i in (0, 1)]
+    gd = [final(fig, i, "gradient descent") for i in (0, 1)]
+    assert cg[0] < 1e-12                   # n = 10 steps suffice at κ = 10
+    assert gd[1] > 0.5 and gd[0] < gd[1]   # descent stalls at κ = 1e4
+    assert cg[1] < 1e-3 * gd[1]            # CG, slowed by rounding, is still far ahead
+
+
 def test_small_batches_make_more_progress_per_example():
     fig = explore.batch_size_progress(batch_sizes=(4, 800), examples=1600, points=20)
     assert final(fig, 0, "minibatch SGD") < 0.5 * final(fig, 0, "full batch")
