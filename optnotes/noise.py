@@ -17,7 +17,7 @@ is :math:`S/S_{\min} = 1 + B_{\rm noise}/B` steps and
 :math:`E/E_{\min} = 1 + B/B_{\rm noise}` examples, with :math:`B_{\rm simple}` as an
 estimate of :math:`B_{\rm noise}` (:func:`steps_and_examples`).
 
-Used in chapter 2 (`chapters/02_minibatches.md`, "The critical batch size").
+Used in chapter 2 (`chapters/02_minibatches.md`, section "The trade-off, measured").
 """
 
 from __future__ import annotations
