@@ -43,3 +43,9 @@ def __getattr__(name):
 
         return importlib.import_module(".parallel", __name__)
     raise AttributeError(f"module 'optnotes' has no attribute {name!r}")
+
+
+from . import noise  # noqa: E402
+from .noise import gradient_noise_scale, per_example_gradients  # noqa: E402
+
+__all__ += ["noise", "gradient_noise_scale", "per_example_gradients"]
