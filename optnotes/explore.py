@@ -63,7 +63,7 @@ def momentum_on_quadratic(lrs=(0.1, 0.3, 0.6, 1.0, 1.5, 1.9),
 @_one_thread
 def clipping_on_cliff(thresholds=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), lr: float = 0.5,
                       steps: int = 60) -> SliderFigure:
-    """Chapter 3: gradient descent from the plateau of :func:`objectives.cliff`, with the
+    """Chapter 3: gradient descent from the plateau of :func:`optnotes.objectives.cliff`, with the
     gradient's norm clipped at each threshold, against the unclipped run."""
     cliff = objectives.cliff()
 
