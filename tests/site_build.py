@@ -291,8 +291,14 @@ def build_book(source: Path, config: Path, out: Path, toc: Path | None = None) -
     return Build(out / "_build" / "html", rc, log, time.perf_counter() - start)
 
 
+# Called with (build, tmp_path_factory, session) once the book is built, to start work
+# that needs the build in the background (the nbval runs of the downloaded notebooks),
+# so that it overlaps the browser tests.
+AFTER_BOOK: list = []
+
+
 @pytest.fixture(scope="session")
-def book(chapter_runs, tmp_path_factory) -> Build:
+def book(chapter_runs, tmp_path_factory, request) -> Build:
     """The book, built once with ``-W -n`` from the chapters executed in this session."""
     failed = [run.chapter.name for run in map(chapter_runs.result, CHAPTERS) if run.error]
     if failed:
@@ -304,6 +310,9 @@ def book(chapter_runs, tmp_path_factory) -> Build:
         config = book_config(chapter_runs.cache_path, folder / "_config.yml")
         build = build_book(ROOT, config, folder / "out")
         record_stage("book build (no execution)", build.seconds)
+        if build.returncode == 0:
+            for start in AFTER_BOOK:
+                start(build, tmp_path_factory, request.session)
         return build
 
     return _once("book", make)

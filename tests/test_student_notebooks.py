@@ -25,11 +25,12 @@ import sys
 import threading
 import time
 import venv
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+import site_build
 from site_build import CHAPTERS, WORKERS, book, chapter_runs, record_stage, tail  # noqa: F401
 
 HERE = Path(__file__).resolve().parent
@@ -94,27 +95,40 @@ def run_nbval(python: Path, notebook: Path) -> tuple[int, str, float]:
     return rc, out, time.perf_counter() - start
 
 
-def _start_all(book, tmp_path_factory) -> dict:  # noqa: F811
-    """Make the environment once, then run every chapter, WORKERS at a time."""
+def _run_all(book, base: Path) -> dict:  # noqa: F811
+    """Make the environment, then run every chapter, WORKERS at a time."""
+    start = time.perf_counter()
+    python = make_student_env(base / "venv", offered_wheel(book.html))
+    record_stage("student environment (torch + wheel)", time.perf_counter() - start)
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="nbval")
+    futures = {}
+    for chapter in NOTEBOOKS:
+        folder = base / "downloads" / chapter.stem
+        folder.mkdir(parents=True)
+        notebook = folder / f"{chapter.stem}.ipynb"
+        shutil.copy(downloaded_notebook(book.html, chapter), notebook)
+        shutil.copy(NBVAL_CONFTEST, folder / "conftest.py")
+        futures[chapter] = pool.submit(run_nbval, python, notebook)
+    pool.shutdown(wait=False)
+    return futures
+
+
+def _start_all(book, tmp_path_factory) -> Future:  # noqa: F811
+    """The runs of every chapter, started once (in the background, as soon as the book
+    is built, when this module is part of the session)."""
     with _LOCK:
-        if "futures" in _STATE:
-            return _STATE["futures"]
-        base = tmp_path_factory.mktemp("student")
-        start = time.perf_counter()
-        python = make_student_env(base / "venv", offered_wheel(book.html))
-        record_stage("student environment (torch + wheel)", time.perf_counter() - start)
-        pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="nbval")
-        futures = {}
-        for chapter in NOTEBOOKS:
-            folder = base / "downloads" / chapter.stem
-            folder.mkdir(parents=True)
-            notebook = folder / f"{chapter.stem}.ipynb"
-            shutil.copy(downloaded_notebook(book.html, chapter), notebook)
-            shutil.copy(NBVAL_CONFTEST, folder / "conftest.py")
-            futures[chapter] = pool.submit(run_nbval, python, notebook)
-        pool.shutdown(wait=False)
-        _STATE["futures"] = futures
-        return futures
+        if "runs" not in _STATE:
+            base = tmp_path_factory.mktemp("student")
+            _STATE["runs"] = ThreadPoolExecutor(max_workers=1).submit(_run_all, book, base)
+        return _STATE["runs"]
+
+
+def _start_if_selected(book, tmp_path_factory, session) -> None:  # noqa: F811
+    if any(Path(str(item.fspath)).name == Path(__file__).name for item in session.items):
+        _start_all(book, tmp_path_factory)
+
+
+site_build.AFTER_BOOK.append(_start_if_selected)
 
 
 @pytest.mark.slow
@@ -123,8 +137,7 @@ def test_downloaded_notebook_reproduces_under_nbval(chapter, book, tmp_path_fact
     if book.returncode != 0:
         pytest.fail("the book did not build (test_book.py shows why)", pytrace=False)
     assert downloaded_notebook(book.html, chapter).is_file(), "the page offers no .ipynb"
-    futures = _start_all(book, tmp_path_factory)
-    rc, out, seconds = futures[chapter].result()
+    rc, out, seconds = _start_all(book, tmp_path_factory).result()[chapter].result()
     record_stage(f"nbval {chapter.stem}", seconds)
     assert rc == 0, (f"{chapter.stem}.ipynb, as downloaded from the site, does not reproduce "
                      f"its outputs under nbval in a fresh environment:\n{tail(out)}")
