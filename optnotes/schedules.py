@@ -147,5 +147,5 @@ def nesterov_momentum(k: int) -> float:
     Nesterov (1983) and Beck & Teboulle's FISTA (2009) use :math:`(t_j - 1)/t_{j+1}` with
     :math:`t_{j+1} = (1 + \sqrt{1 + 4t_j^2})/2`: a different sequence (0, 0.28, 0.43, ...
     against 0, 0.25, 0.4, ...) that also behaves like :math:`1 - 3/j` for large :math:`j`,
-    and the same :math:`O(1/k^2)` guarantee."""
+    and gives the same :math:`O(1/k^2)` guarantee."""
     return k / (k + 3)
