@@ -17,6 +17,7 @@ from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
 from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
 from .train import History, Trajectory, evaluate, minimize, zero_one_loss
+from . import landscape
 
 __all__ = [
     "SGD",
@@ -31,6 +32,7 @@ __all__ = [
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
     "train",
 ]
+__all__ += ["landscape"]
 __version__ = "0.1.0"
 
 
