@@ -38,7 +38,7 @@ def _positive_int(name: str, value) -> int:
 
 def monitor_sgd(model: torch.nn.Module, loss_fn: Callable, X: torch.Tensor,
                 y: torch.Tensor, lr: float = 0.1, steps: int = 2000, every: int = 50,
-                batch_size: int = 32, seed: int = 0) -> np.ndarray:
+                batch_size: int = 32, seed: int = 0):
     r"""Train ``model`` in place with minibatch SGD and monitor ill-conditioning.
 
     Every ``every`` steps (and before the first) the full training loss :math:`J`, its
@@ -143,7 +143,7 @@ def distinct(points: torch.Tensor, tol: float = 1e-6) -> torch.Tensor:
     return points[~close_to_earlier]
 
 
-def morse_index(hessian: Callable, points: torch.Tensor) -> tuple[np.ndarray, torch.Tensor]:
+def morse_index(hessian: Callable, points: torch.Tensor) -> tuple:
     """``(index, eigenvalues)``: the number of negative Hessian eigenvalues at each of
     ``points`` (0 for a minimum, :math:`n` for a maximum, a saddle in between) and the
     eigenvalues themselves, ascending, one row per point."""
