@@ -18,6 +18,7 @@ from .runtime import default_device, set_seed
 from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
 from .train import History, Trajectory, evaluate, minimize, zero_one_loss
 from . import explore, interactive  # the chapters' interactive figures (drawn by Bokeh)
+from . import landscape
 
 __all__ = [
     "SGD",
@@ -32,6 +33,7 @@ __all__ = [
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
     "train", "explore", "interactive",
 ]
+__all__ += ["landscape"]
 __version__ = "0.1.0"
 
 

@@ -5,7 +5,9 @@ iteration (or per epoch, if :math:`k` counts epochs). Each computes the rate of 
 :math:`i` in closed form from that group's initial rate :math:`\epsilon_0`, so it can be
 saved and restored with ``state_dict()`` and gives the same rate whatever happened before.
 
-Chapter: *First-order methods*, section "Learning-rate schedules".
+Chapter: *First-order methods*, sections "Schedules in practice: linear decay and step
+decay" (the learning-rate schedules) and "Convex batch problems: O(1/k) against O(1/k²)"
+(:class:`MomentumSchedule` with :func:`nesterov_momentum`).
 """
 
 from __future__ import annotations
@@ -138,6 +140,12 @@ class MomentumSchedule:
 
 
 def nesterov_momentum(k: int) -> float:
-    r""":math:`\alpha_k = k / (k + 3)`, the increasing momentum of Nesterov's accelerated
-    method for convex problems (Nesterov 1983; Beck & Teboulle's FISTA uses the same)."""
+    r""":math:`\alpha_k = k / (k + 3)`, an increasing momentum for Nesterov's accelerated
+    method on convex problems: the simple form :math:`(j-1)/(j+2)` of Su, Boyd & Candès
+    (2016) with :math:`j = k + 1`, so that :math:`\alpha_0 = 0`.
+
+    Nesterov (1983) and Beck & Teboulle's FISTA (2009) use :math:`(t_j - 1)/t_{j+1}` with
+    :math:`t_{j+1} = (1 + \sqrt{1 + 4t_j^2})/2`: a different sequence (0, 0.28, 0.43, ...
+    against 0, 0.25, 0.4, ...) that also behaves like :math:`1 - 3/j` for large :math:`j`,
+    and gives the same :math:`O(1/k^2)` guarantee."""
     return k / (k + 3)
