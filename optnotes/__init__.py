@@ -8,6 +8,7 @@ from . import (averaging, clipping, curvature, data, init, lesson, line_search, 
                normalization, objectives, plot, schedules, strategies, symmetry, train)
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .averaging import PolyakAverage
+from . import factored, matrix, memory, muon
 from .factored import Adafactor
 from .matrix import SOAP, Shampoo
 from .muon import Muon, newton_schulz
@@ -34,6 +35,7 @@ __all__ = [
     "averaging", "clipping", "curvature", "data", "init", "lesson", "line_search", "models",
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
     "train",
+    "factored", "matrix", "memory", "muon",
 ]
 __version__ = "0.1.0"
 
