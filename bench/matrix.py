@@ -60,7 +60,8 @@ def main(argv=None) -> None:
         _common.set_random_grads(base)
         out = []
         for name, (make_ours, make_peer, peer, has_target) in PAIRS.items():
-            ours, theirs = make_ours(_common.clone_params(base)), make_peer(_common.clone_params(base))
+            ours = make_ours(_common.clone_params(base))
+            theirs = make_peer(_common.clone_params(base))
             t = _common.interleaved({"optnotes": ours.step, "peer": theirs.step}, device=device,
                                     rounds=rounds, steps=steps)
             ratio = t["optnotes"] / t["peer"]

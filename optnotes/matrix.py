@@ -104,11 +104,12 @@ class Shampoo(_MatrixOptimizer):
 
     **Relation to the other methods.** Full-matrix AdaGrad preconditions
     :math:`\operatorname{vec}(G)` by :math:`(\sum_t \operatorname{vec}(G_t)
-    \operatorname{vec}(G_t)^\top)^{-1/2}`, an :math:`mn \times mn` matrix; Shampoo's
-    step is :math:`(\tilde R \otimes \tilde L)\operatorname{vec}(G)`, whose inverse
-    square root :math:`R^{1/2} \otimes L^{1/2}` bounds it (Lemma 8 of the paper), with
-    :math:`m^2 + n^2` numbers of state. The exponent :math:`-1/4` on each side makes the
-    Kronecker product an inverse square root, as in AdaGrad.
+    \operatorname{vec}(G_t)^\top)^{-1/2}`, an :math:`mn \times mn` matrix. Shampoo's
+    step is :math:`(\tilde R \otimes \tilde L)\operatorname{vec}(G)`, a Kronecker
+    product of :math:`m^2 + n^2` numbers; the paper shows that, for gradients of rank
+    at most :math:`r`, :math:`\sum_t \operatorname{vec}(G_t)\operatorname{vec}(G_t)^\top
+    \preceq r\, R^{1/2} \otimes L^{1/2}` (columns stacked), so the two fourth roots
+    together play the part of AdaGrad's square root.
 
     **No library peer.** Neither torch.optim nor optax ships Shampoo; the tests compare
     this class with a float64 loop re-implementation of the algorithm above.

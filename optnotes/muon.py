@@ -127,7 +127,8 @@ class Muon(Optimizer):
         adjust_lr_fn: ``None`` or ``"original"``, or ``"match_rms_adamw"``.
         ns_dtype: the dtype the iteration runs in.
         adamw_lr: ``None`` (non-matrix parameters raise), or AdamW's step size for them.
-        adamw_betas, adamw_eps: AdamW's :math:`(\beta_1, \beta_2)` and :math:`\epsilon`.
+        adamw_betas: AdamW's :math:`(\beta_1, \beta_2)` for those parameters.
+        adamw_eps: AdamW's :math:`\epsilon \ge 0` for those parameters.
 
     References: Jordan et al. (2024), *Muon: an optimizer for hidden layers in neural
     networks* (blog post); Liu et al. (2025), *Muon is scalable for LLM training*;

@@ -171,7 +171,8 @@ def shampoo_reference(start, steps, lr, eps, k=1, graft=None, momentum=0.0,
             elif graft == "adam":
                 s["s"] = betas[0] * s["s"] + (1 - betas[0]) * g
                 s["r"] = betas[1] * s["r"] + (1 - betas[1]) * g * g
-                D = (s["s"] / (1 - betas[0] ** t)) / (np.sqrt(s["r"] / (1 - betas[1] ** t)) + delta)
+                s_hat, r_hat = s["s"] / (1 - betas[0] ** t), s["r"] / (1 - betas[1] ** t)
+                D = s_hat / (np.sqrt(r_hat) + delta)
                 P = P * np.linalg.norm(D) / np.linalg.norm(P)
             if momentum:
                 s["v"] = momentum * s["v"] + P

@@ -1,4 +1,5 @@
-"""The chapter-10 experiments' helpers: the Kronecker-conditioned regression, the grid, the race."""
+"""The chapter-10 experiments' helpers: the Kronecker-conditioned regression, the
+learning-rate grid, the digits race."""
 
 from __future__ import annotations
 
