@@ -14,7 +14,7 @@ import numbers
 import torch
 
 from . import _checks
-from ._optimizer import Optimizer
+from ._structured import StructuredStateOptimizer
 
 
 def _eps_pair(value) -> tuple[float | None, float]:
@@ -42,7 +42,7 @@ def factored_shapes(shape) -> tuple[tuple, tuple]:
     return shape[:-1] + (1,), shape[:-2] + (1, shape[-1])
 
 
-class Adafactor(Optimizer):
+class Adafactor(StructuredStateOptimizer):
     r"""Adafactor: Adam without momentum whose second-moment matrix of each weight matrix
     is kept as a rank-one product of a row and a column factor, :math:`O(m + n)` numbers
     for an :math:`m \times n` weight instead of :math:`mn`, with a step size relative to
@@ -108,10 +108,6 @@ class Adafactor(Optimizer):
     sublinear memory cost*, ICML.
     """
 
-    supports_complex = False
-    counts_steps = True
-    steps_in_pieces = False  # rows, columns and RMS need the whole tensor
-
     def __init__(self, params, lr: float = 1e-2, beta2_decay: float = -0.8,
                  eps: tuple = (None, 1e-3), d: float = 1.0, weight_decay: float = 0.0,
                  maximize: bool = False):
@@ -136,18 +132,6 @@ class Adafactor(Optimizer):
             return {"t": ((), torch.float64), "v": (tuple(p.shape), p.dtype)}
         rows, cols = factored_shapes(p.shape)
         return {"t": ((), torch.float64), "r": (rows, p.dtype), "c": (cols, p.dtype)}
-
-    def _initial_state(self, group: dict) -> dict:
-        return {"t": 0}
-
-    def _init_group(self, group: dict) -> None:
-        self._opt_called = True
-        for p in group["params"]:
-            if p.grad is None or self.state[p]:
-                continue
-            self.state[p].update({
-                name: torch.zeros(shape, dtype=dtype, device=p.device)
-                for name, (shape, dtype) in self._state_spec(p, group).items()})
 
     @torch.no_grad()
     def step(self, closure=None):

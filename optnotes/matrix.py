@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from . import _checks
-from ._optimizer import Optimizer
+from ._structured import StructuredStateOptimizer
 from .adaptive import _betas
 
 
@@ -38,30 +38,7 @@ def _matrix_shape(p: torch.Tensor) -> tuple[int, int]:
     return p.shape[0], p.numel() // p.shape[0]
 
 
-class _MatrixOptimizer(Optimizer):
-    """State made from :meth:`_state_spec` (zeros; ``eye`` for the names in ``_EYE``)."""
-
-    supports_complex = False
-    counts_steps = True
-    steps_in_pieces = False
-    _EYE: dict = {}
-
-    def _initial_state(self, group: dict) -> dict:
-        return {"t": 0}
-
-    def _init_group(self, group: dict) -> None:
-        self._opt_called = True
-        for p in group["params"]:
-            if p.grad is None or self.state[p]:
-                continue
-            for name, (shape, dtype) in self._state_spec(p, group).items():
-                x = torch.zeros(shape, dtype=dtype, device=p.device)
-                if name in self._EYE:
-                    x.diagonal().fill_(self._EYE[name](group))
-                self.state[p][name] = x
-
-
-class Shampoo(_MatrixOptimizer):
+class Shampoo(StructuredStateOptimizer):
     r"""Shampoo: each weight matrix is preconditioned on the left and on the right by the
     inverse fourth roots of the sums of :math:`GG^\top` and :math:`G^\top G`, a
     Kronecker-factored approximation of full-matrix AdaGrad.
@@ -225,7 +202,7 @@ class Shampoo(_MatrixOptimizer):
         return s_hat / (r_hat.sqrt() + delta)
 
 
-class SOAP(_MatrixOptimizer):
+class SOAP(StructuredStateOptimizer):
     r"""SOAP: Adam run in the eigenbasis of Shampoo's preconditioner, the basis refreshed
     every few steps.
 

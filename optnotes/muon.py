@@ -13,7 +13,7 @@ import math
 import torch
 
 from . import _checks
-from ._optimizer import Optimizer
+from ._structured import StructuredStateOptimizer
 
 #: the quintic's coefficients (a, b, c) of Jordan et al. and torch.optim.Muon
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -73,7 +73,7 @@ def _triple(name: str, value) -> tuple[float, float, float]:
     return tuple(_checks.real(f"{name}[{i}]", v) for i, v in enumerate(value))
 
 
-class Muon(Optimizer):
+class Muon(StructuredStateOptimizer):
     r"""Muon: momentum SGD for weight matrices whose step is the momentum's polar factor
     :math:`UV^\top` (all singular values set to one), approximated by a few Newton–Schulz
     iterations.
@@ -135,10 +135,6 @@ class Muon(Optimizer):
     Bernstein & Newhouse (2024) for the steepest descent in the spectral norm.
     """
 
-    supports_complex = False
-    counts_steps = True
-    steps_in_pieces = False
-
     def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.1,
                  momentum: float = 0.95, nesterov: bool = True,
                  ns_coefficients: tuple = NS_COEFFICIENTS, eps: float = 1e-7,
@@ -184,18 +180,6 @@ class Muon(Optimizer):
             return {"b": (tuple(p.shape), p.dtype)}
         return {"t": ((), torch.float64), "s": (tuple(p.shape), p.dtype),
                 "r": (tuple(p.shape), p.dtype)}
-
-    def _initial_state(self, group: dict) -> dict:
-        return {"b": 0.0}
-
-    def _init_group(self, group: dict) -> None:
-        self._opt_called = True
-        for p in group["params"]:
-            if p.grad is None or self.state[p]:
-                continue
-            self.state[p].update({
-                name: torch.zeros(shape, dtype=dtype, device=p.device)
-                for name, (shape, dtype) in self._state_spec(p, group).items()})
 
     @torch.no_grad()
     def step(self, closure=None):
