@@ -8,6 +8,10 @@ from . import (averaging, clipping, curvature, data, init, lesson, line_search, 
                normalization, objectives, plot, schedules, strategies, symmetry, train)
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .averaging import PolyakAverage
+from . import factored, matrix, memory, muon
+from .factored import Adafactor
+from .matrix import SOAP, Shampoo
+from .muon import Muon, newton_schulz
 from .clipping import clip_grad_norm_, clip_grad_value_
 from .first_order import SGD
 from .natural import NaturalGradient
@@ -25,6 +29,7 @@ __all__ = [
     "DeltaBarDelta", "AdaGrad", "RMSProp", "AdaDelta", "Adam",
     "Newton", "NewtonCG", "SaddleFreeNewton", "ConjugateGradient", "BFGS", "LBFGS",
     "NaturalGradient", "conjugate_gradient",
+    "Adafactor", "Shampoo", "SOAP", "Muon", "newton_schulz",
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
     "BatchNorm", "PolyakAverage", "clip_grad_norm_", "clip_grad_value_",
     "default_device", "set_seed",
@@ -32,6 +37,7 @@ __all__ = [
     "averaging", "clipping", "curvature", "data", "init", "lesson", "line_search", "models",
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
     "train", "explore", "interactive",
+    "factored", "matrix", "memory", "muon",
 ]
 __all__ += ["landscape"]
 __version__ = "0.1.0"

@@ -242,6 +242,24 @@ optim_db: list[OptimizerInfo] = [
                                                 ("fixed steps", {"line_search_fn": None})]),
              more=[({"history_size": 0}, ValueError, "history_size must be >= 1, got 0",
                     "history_size")]),
+    _first_order(optnotes.Adafactor, _translated(co.optim_inputs_func_adafactor,
+                                                 torch.optim.Adafactor),
+                 _error_inputs(more=[({"d": 0.5}, ValueError, "d must be >= 1, got 0.5",
+                                      "d >= 1")]), supports_complex=False),
+    _first_order(optnotes.Shampoo, _own(
+        ("default", {}), ("graft adam", {"graft": "adam", "lr": 0.01}),
+        ("momentum, graft sgd, every 2", {"momentum": 0.5, "graft": "sgd",
+                                          "precondition_frequency": 2}),
+        ("maximize, weight_decay", {"maximize": True, "weight_decay": 0.1})),
+        _error_inputs(more=[({"eps": 0.0}, ValueError, "eps must be > 0, got 0.0", "eps > 0")]),
+        supports_complex=False),
+    # SOAP's default lr, 0.003, is the value the suite's load_state_dict hooks use as a flag
+    _first_order(optnotes.SOAP, _own(
+        ("lr 0.01", {"lr": 0.01}), ("every step", {"lr": 0.01, "precondition_frequency": 1}),
+        ("maximize, weight_decay", {"lr": 0.01, "maximize": True, "weight_decay": 0.1})),
+        _error_inputs(more=[({"shampoo_beta": 1.0}, ValueError,
+                             r"shampoo_beta must be in \[0, 1\), got 1.0", "shampoo_beta")]),
+        supports_complex=False),
     _closure(optnotes.NaturalGradient, _own(
         ("F = I", {**NATURAL, "lr": 0.01}), ("damping", {**NATURAL, "lr": 0.01, "damping": 0.1}),
         ("strong_wolfe", {**NATURAL, "line_search_fn": "strong_wolfe"})),

@@ -25,6 +25,7 @@ CASES = {
     "Adam": lambda p, lr: optnotes.Adam(p, lr=lr, weight_decay=1e-2),
     "DeltaBarDelta": lambda p, lr: optnotes.DeltaBarDelta(p, lr=lr, kappa=1e-3, phi=0.1,
                                                           theta=0.7),
+    "Adafactor": lambda p, lr: optnotes.Adafactor(p, lr=lr, weight_decay=1e-2),
 }
 
 

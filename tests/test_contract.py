@@ -201,6 +201,30 @@ CASES = [
     Case.of("bfgs", optnotes.BFGS, lr=1.0, max_iter=1, closure=True, bad=CLOSURE_BAD),
     Case.of("lbfgs", optnotes.LBFGS, lr=1.0, max_iter=1, closure=True,
             bad=CLOSURE_BAD + [Bad({"history_size": 0}, ValueError, "history_size")]),
+    Case.of("adafactor", optnotes.Adafactor, lr=0.01, state=("t",),
+            bad=LR_BAD + WEIGHT_DECAY_BAD + MAXIMIZE_BAD + [
+                Bad({"d": 0.5}, ValueError, "d"), Bad({"beta2_decay": 0.5}, ValueError,
+                                                      "beta2_decay"),
+                Bad({"eps": 1e-3}, TypeError, "eps")]),
+    Case.of("shampoo", optnotes.Shampoo, lr=0.05, momentum=0.5, graft="adam",
+            precondition_frequency=2, state=("t",),
+            bad=ADAPTIVE_BAD + MOMENTUM_BAD + [Bad({"eps": 0.0}, ValueError, "eps"),
+                                               Bad({"graft": "adagrad"}, ValueError, "graft")],
+            skip={"no_sync": "decides on the host when to recompute the roots (eigh)"}),
+    # the first basis of a tall or wide weight spans a null space of L or R, whose basis
+    # eigh picks arbitrarily (and differently in float32 and float64): SOAP's Adam steps
+    # there differ by more than rounding (docstring); tests/test_matrix.py checks the values
+    Case.of("soap", optnotes.SOAP, lr=0.01, precondition_frequency=3, state=("t", "s", "r"),
+            float32_tol=1e-2,
+            bad=ADAPTIVE_BAD + BETAS_BAD + [Bad({"shampoo_beta": 1.0}, ValueError,
+                                                "shampoo_beta")],
+            skip={"no_sync": "decides on the host when to refresh the eigenbasis (eigh)"}),
+    # Muon steps matrices; the biases take AdamW steps (adamw_lr). Newton-Schulz in float32:
+    # bfloat16 rounds float32 and float64 inputs apart by its own epsilon (4e-3)
+    Case.of("muon", optnotes.Muon, lr=0.02, adamw_lr=0.01, ns_dtype=torch.float32,
+            bad=LR_BAD + WEIGHT_DECAY_BAD + MOMENTUM_BAD + [
+                Bad({"ns_steps": 0}, ValueError, "ns_steps"),
+                Bad({"adamw_lr": -1.0}, ValueError, "adamw_lr")]),
 ]
 
 BAD = [pytest.param(c, b, id=f"{c.id}-{b.id}") for c in CASES for b in c.bad]
