@@ -17,6 +17,11 @@ from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
 from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
 from .train import History, Trajectory, evaluate, minimize, zero_one_loss
+from .decoupled import AdamW
+from .large_batch import LAMB, LARS
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from .schedules import WarmupCosine, WarmupStableDecay
+from .sign import Lion
 
 __all__ = [
     "SGD",
@@ -30,6 +35,8 @@ __all__ = [
     "averaging", "clipping", "curvature", "data", "init", "lesson", "line_search", "models",
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
     "train",
+    "AdamW", "LARS", "LAMB", "Lion", "ScheduleFreeSGD", "ScheduleFreeAdamW",
+    "WarmupCosine", "WarmupStableDecay",
 ]
 __version__ = "0.1.0"
 
