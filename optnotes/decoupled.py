@@ -26,7 +26,7 @@ class AdamW(Optimizer):
     r"""AdamW: Adam (Algorithm 8.7) with the weight decay taken out of the gradient and
     applied to the weights directly, so that it is not rescaled by :math:`1/\sqrt{\hat r}`.
 
-    The textbook's notation against the arguments, as for :class:`optnotes.Adam`: step
+    The textbook's notation against the arguments, as for :class:`optnotes.adaptive.Adam`: step
     size :math:`\epsilon` is ``lr``, :math:`(\rho_1, \rho_2)` are ``betas``, :math:`\delta`
     is ``eps``; the moments :math:`s, r` and the count :math:`t` are the states ``"s"``,
     ``"r"``, ``"t"``. The decay rate :math:`\lambda` is ``weight_decay``. Loshchilov &

@@ -62,7 +62,7 @@ class LARS(Optimizer):
     leaves biases and normalization parameters out of the ratio and the decay; optax
     applies both to every tensor by default (its masks leave tensors out), and so does
     this class: to leave a tensor out, give it to another optimizer, e.g.
-    :class:`optnotes.SGD`. PyTorch has no LARS.
+    :class:`optnotes.first_order.SGD`. PyTorch has no LARS.
 
     Args:
         params: an iterable of tensors or of param-group dicts.
@@ -126,7 +126,7 @@ class LAMB(Optimizer):
     r"""LAMB (layer-wise adaptive moments for batch training): the AdamW direction, with
     each tensor's step rescaled by the trust ratio :math:`\|\theta\| / \|u\|`.
 
-    Notation as for :class:`optnotes.AdamW`: step size :math:`\epsilon` is ``lr``,
+    Notation as for :class:`optnotes.decoupled.AdamW`: step size :math:`\epsilon` is ``lr``,
     :math:`(\rho_1, \rho_2)` are ``betas``, :math:`\delta` is ``eps``, the moments
     :math:`s, r` and the count :math:`t` are the states ``"s"``, ``"r"``, ``"t"``, and
     :math:`\lambda` is ``weight_decay`` (decoupled). For each parameter tensor, You et al.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy
 import numpy as np
 import torch
 
@@ -30,11 +31,11 @@ class Run:
     """One training run: the minibatch losses, the gradient norms before clipping, the
     final full training loss, validation error and the norm of every weight matrix."""
 
-    losses: np.ndarray
-    grad_norms: np.ndarray
+    losses: numpy.ndarray
+    grad_norms: numpy.ndarray
     train_loss: float
     val_error: float
-    weight_norms: np.ndarray
+    weight_norms: numpy.ndarray
 
 
 def train_digits(make_optimizer, steps: int, batch_size: int = 32, seed: int = 0,

@@ -131,7 +131,7 @@ class _ScheduleFree(Optimizer):
     @torch.no_grad()
     def eval(self) -> None:
         r"""Put the averaged point :math:`x = (y - (1-\beta) z)/\beta` into the parameters
-        (to evaluate or save the model); :meth:`train` puts :math:`y` back."""
+        (to evaluate or save the model); ``train()`` puts :math:`y` back."""
         for group in self.param_groups:
             if group["train_mode"]:
                 beta = self._beta(group)
@@ -143,7 +143,7 @@ class _ScheduleFree(Optimizer):
     @torch.no_grad()
     def train(self) -> None:
         r"""Put the gradient point :math:`y = (1-\beta) z + \beta x` back into the
-        parameters (after :meth:`eval`); a no-op in train mode."""
+        parameters (after ``eval()``); a no-op in train mode."""
         for group in self.param_groups:
             if not group["train_mode"]:
                 beta = self._beta(group)
@@ -179,12 +179,12 @@ class ScheduleFreeSGD(_ScheduleFree):
 
     **Train and eval.** As in the reference implementation, call ``optimizer.train()``
     before training steps and ``optimizer.eval()`` before evaluating the model or saving
-    it; :meth:`step` in eval mode raises. The optimizer starts in train mode (at the
+    it; ``step()`` in eval mode raises. The optimizer starts in train mode (at the
     start :math:`x = y = z`).
 
     **Differences from the reference implementation and optax.** ``schedulefree.SGDScheduleFree``
     computes the same, keeping :math:`t`, :math:`\gamma_{\max}` and the weight sum per
-    group (here per parameter, as the step count of :class:`optnotes.Adam`).
+    group (here per parameter, as the step count of :class:`optnotes.adaptive.Adam`).
     ``optax.contrib.schedule_free_sgd`` gives the same iterates without warmup (its
     ``schedule_free_eval_params`` gives :math:`x`); with ``warmup_steps`` its base SGD
     reads the warmup schedule one step behind the averaging weights (its first step is
@@ -200,7 +200,7 @@ class ScheduleFreeSGD(_ScheduleFree):
         weight_lr_power: :math:`p \ge 0` (default 2).
         maximize: ascend instead: :math:`g \leftarrow -g` before everything else.
         train_mode: the mode it starts in (kept in each param group; use
-            :meth:`train` and :meth:`eval` to switch).
+            ``optimizer.train()`` and ``optimizer.eval()`` to switch).
 
     References: Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky (2024), *The road
     less scheduled*, NeurIPS.
