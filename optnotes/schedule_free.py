@@ -22,7 +22,13 @@ from ._optimizer import Optimizer
 from .adaptive import _betas, _one_minus_powers
 from .decoupled import _ascent_only
 
-_SCALARS = ("t", "weight_sum", "lr_max")  # float64 scalar tensors, one set per parameter
+_SCALARS = ("t", "weight_sum", "lr_max")  # scalar tensors, one set per parameter
+
+
+def _scalar_dtype(p: torch.Tensor) -> torch.dtype:
+    """The dtype of the averaging's running sums: the parameter's (as optax keeps them, and
+    as ``load_state_dict`` casts them), float64 for a complex parameter."""
+    return p.dtype if p.is_floating_point() else torch.float64
 
 
 def _warmup_steps(value) -> int:
@@ -56,8 +62,10 @@ class _ScheduleFree(Optimizer):
 
     def _state_spec(self, p: torch.Tensor, group: dict) -> dict:
         """Each state entry's ``(shape, dtype)``: ``z`` (and ``r``) like the parameter, the
-        step count and the averaging's running sums as float64 scalars."""
-        spec = {name: ((), torch.float64) for name in _SCALARS}
+        step count a float64 scalar, the averaging's running sums scalars of the
+        parameter's dtype (float64 for a complex parameter)."""
+        spec = {"t": ((), torch.float64)}
+        spec.update({name: ((), _scalar_dtype(p)) for name in _SCALARS[1:]})
         for name in self._tensor_state():
             spec[name] = (tuple(p.shape), p.dtype)
         return spec
@@ -67,7 +75,7 @@ class _ScheduleFree(Optimizer):
 
     def _init_group(self, group: dict) -> None:
         """Missing state: :math:`z = \\theta` (a copy), the other tensors 0, the scalars
-        float64 zeros on the parameter's device."""
+        zeros on the parameter's device (see :meth:`_state_spec`)."""
         self._opt_called = True
         for p in group["params"]:
             if p.grad is None:
@@ -78,17 +86,9 @@ class _ScheduleFree(Optimizer):
             for name in self._tensor_state()[1:]:
                 if name not in state:
                     state[name] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            for name in _SCALARS:
+            for name, (_, dtype) in self._state_spec(p, group).items():
                 if name not in state:
-                    state[name] = torch.zeros((), dtype=torch.float64, device=p.device)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        for p, state in self.state.items():  # torch casts floating state to p's dtype
-            for name in _SCALARS[1:]:
-                if isinstance(state, dict) and name in state:
-                    state[name] = torch.as_tensor(state[name], dtype=torch.float64,
-                                                  device=p.device)
+                    state[name] = torch.zeros((), dtype=dtype, device=p.device)
 
     def _averaging(self, params: list, group: dict):
         r"""``t ← t + 1`` and the step's rate :math:`\gamma_t` (with the linear warmup) and
@@ -103,6 +103,7 @@ class _ScheduleFree(Optimizer):
         torch._foreach_mul_(gamma, group["lr"])
         lr_max = [self.state[p]["lr_max"] for p in params]
         weight_sum = [self.state[p]["weight_sum"] for p in params]
+        gamma = [x.to(m.dtype) for x, m in zip(gamma, lr_max)]  # no copy when equal
         torch._foreach_maximum_(lr_max, gamma)  # γ_max ← max(γ_max, γ_t)
         weight = torch._foreach_pow(lr_max, group["weight_lr_power"])  # w_t = γ_max^p
         torch._foreach_add_(weight_sum, weight)  # c_{t+1} = w_t / Σ_{i≤t} w_i (0 if Σ = 0)

@@ -7,6 +7,7 @@ network (several tensors, so the per-tensor trust ratios are exercised)."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -374,3 +375,25 @@ def test_schedules_work_with_optnotes_and_round_trip():
     sched2 = WarmupStableDecay(opt2, 3, 20, 5)
     sched2.load_state_dict(sd)
     assert sched2.get_last_lr() == sched.get_last_lr()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex64], ids=str)
+def test_schedule_free_state_keeps_its_spec_through_a_state_dict(dtype):
+    """torch's load_state_dict casts floating state to the parameter's dtype: the running
+    sums are kept in that dtype (float64 for complex), so a loaded state is as made."""
+    p = torch.randn(3, 2, dtype=dtype, requires_grad=True)
+    opt = ScheduleFreeAdamW([p], lr=0.01, warmup_steps=2)
+    for _ in range(3):
+        p.grad = torch.ones_like(p)
+        opt.step()
+    q = p.detach().clone().requires_grad_()
+    opt2 = ScheduleFreeAdamW([q], lr=0.01, warmup_steps=2)
+    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))  # else the tensors are shared
+    spec = opt2._state_spec(q, opt2.param_groups[0])
+    assert spec.keys() == opt2.state[q].keys()
+    for name, (shape, dt) in spec.items():
+        assert tuple(opt2.state[q][name].shape) == shape and opt2.state[q][name].dtype == dt
+    for o, x in ((opt, p), (opt2, q)):
+        x.grad = torch.ones_like(x)
+        o.step()
+    assert torch.equal(p.detach(), q.detach())
