@@ -15,7 +15,7 @@ import torch
 
 from . import _checks
 from ._optimizer import Optimizer
-from .adaptive import _betas, _one_minus_powers
+from .adaptive import Adam, _one_minus_powers
 from .decoupled import _ascent_only
 
 
@@ -170,16 +170,9 @@ class LAMB(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 
-    def check_group(self, group: dict) -> None:
-        group["lr"] = _checks.learning_rate("lr", group["lr"])
-        group["betas"] = _betas(group["betas"])
-        group["eps"] = _checks.nonnegative("eps", group["eps"])
-        group["weight_decay"] = _checks.nonnegative("weight_decay", group["weight_decay"])
-        group["maximize"] = _checks.boolean("maximize", group["maximize"])
-
-    def _initial_state(self, group: dict) -> dict:
-        return {"s": 0.0, "r": 0.0, "t": 0}
-
+    # the hyperparameters and the state of Adam (and AdamW)
+    check_group = Adam.check_group
+    _initial_state = Adam._initial_state
     _decayed = staticmethod(_ascent_only)
 
     @torch.no_grad()
