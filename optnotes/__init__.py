@@ -22,6 +22,7 @@ from .large_batch import LAMB, LARS
 from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
 from .schedules import WarmupCosine, WarmupStableDecay
 from .sign import Lion
+from . import practice  # the experiments of chapter 9
 
 __all__ = [
     "SGD",
@@ -36,7 +37,7 @@ __all__ = [
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
     "train",
     "AdamW", "LARS", "LAMB", "Lion", "ScheduleFreeSGD", "ScheduleFreeAdamW",
-    "WarmupCosine", "WarmupStableDecay",
+    "WarmupCosine", "WarmupStableDecay", "practice",
 ]
 __version__ = "0.1.0"
 
