@@ -23,6 +23,12 @@ from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDeca
 from .train import History, Trajectory, evaluate, minimize, zero_one_loss
 from . import explore, interactive  # the chapters' interactive figures (drawn by Bokeh)
 from . import landscape
+from .decoupled import AdamW
+from .large_batch import LAMB, LARS
+from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
+from .schedules import WarmupCosine, WarmupStableDecay
+from .sign import Lion
+from . import practice  # the experiments of chapter 9
 
 __all__ = [
     "SGD",
@@ -38,6 +44,8 @@ __all__ = [
     "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
     "train", "explore", "interactive",
     "factored", "matrix", "memory", "muon",
+    "AdamW", "LARS", "LAMB", "Lion", "ScheduleFreeSGD", "ScheduleFreeAdamW",
+    "WarmupCosine", "WarmupStableDecay", "practice",
 ]
 __all__ += ["landscape"]
 __version__ = "0.1.0"

@@ -12,6 +12,9 @@ decay" (the learning-rate schedules) and "Convex batch problems: O(1/k) against 
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from torch.optim.lr_scheduler import LRScheduler
 
 from . import _checks
@@ -149,3 +152,138 @@ def nesterov_momentum(k: int) -> float:
     against 0, 0.25, 0.4, ...) that also behaves like :math:`1 - 3/j` for large :math:`j`,
     and gives the same :math:`O(1/k^2)` guarantee."""
     return k / (k + 3)
+
+
+def _nonnegative_int(name: str, value) -> int:
+    """An integer ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return int(value)
+
+
+def _fraction(name: str, value) -> float:
+    """A real number in [0, 1]: a learning rate as a fraction of the peak."""
+    value = _checks.nonnegative(name, value)
+    if value > 1:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return value
+
+
+def _warmup(k: int, warmup_steps: int, initial_factor: float) -> float:
+    """The linear warmup from ``initial_factor`` at k = 0 to 1 at k = ``warmup_steps``."""
+    return initial_factor + (1 - initial_factor) * k / warmup_steps
+
+
+class WarmupCosine(_ClosedForm):
+    r"""A linear warmup to the peak rate :math:`\epsilon_0` followed by a cosine decay:
+
+    .. math::
+
+        \frac{\epsilon_k}{\epsilon_0} = \begin{cases}
+            a + (1-a)\,k/W & k < W, \\
+            b + (1-b)\,\tfrac12\bigl(1 + \cos\bigl(\pi\,\tfrac{k-W}{T-W}\bigr)\bigr)
+                & W \le k \le T, \\
+            b & k > T,
+        \end{cases}
+
+    with :math:`W` = ``warmup_steps``, :math:`T` = ``total_steps`` (the warmup included),
+    :math:`a` = ``initial_factor`` and :math:`b` = ``final_factor``. The rate is
+    ``optax.warmup_cosine_decay_schedule(init_value=lr·a, peak_value=lr, warmup_steps=W,
+    decay_steps=T, end_value=lr·b)`` at every step, and that of torch's
+    ``SequentialLR([LinearLR(start_factor=a, total_iters=W), CosineAnnealingLR(T_max=T-W,
+    eta_min=lr·b)], milestones=[W])`` (which needs :math:`a > 0` and, past :math:`T`,
+    rises again, where this one stays at :math:`b`).
+
+    Why warm up: Adam's first steps divide by a second moment estimated from a few
+    gradients (Liu et al., 2020), and with large batches the first steps at the full rate
+    can throw the weights out of the region where that rate is stable (Goyal et al., 2017).
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer``.
+        warmup_steps: :math:`W \ge 0` (0: no warmup).
+        total_steps: :math:`T > W`, the step at which the decay ends.
+        initial_factor: :math:`a \in [0, 1]`, the rate at step 0 over the peak.
+        final_factor: :math:`b \in [0, 1]`, the rate at and after :math:`T` over the peak.
+        last_epoch: as in every torch scheduler.
+
+    Chapter: *Training in practice since the textbook*, section "Warmup and schedules".
+    """
+
+    def __init__(self, optimizer, warmup_steps: int, total_steps: int,
+                 initial_factor: float = 0.0, final_factor: float = 0.0, last_epoch: int = -1):
+        self.warmup_steps = _nonnegative_int("warmup_steps", warmup_steps)
+        self.total_steps = _checks.positive_int("total_steps", total_steps)
+        if self.total_steps <= self.warmup_steps:
+            raise ValueError(f"total_steps must be > warmup_steps = {warmup_steps}, "
+                             f"got {total_steps!r}")
+        self.initial_factor = _fraction("initial_factor", initial_factor)
+        self.final_factor = _fraction("final_factor", final_factor)
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, k: int) -> float:
+        w, t, b = self.warmup_steps, self.total_steps, self.final_factor
+        if k < w:
+            return _warmup(k, w, self.initial_factor)
+        progress = min(k - w, t - w) / (t - w)
+        return b + (1 - b) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class WarmupStableDecay(_ClosedForm):
+    r"""Warmup, a long stretch at the peak rate, then a short decay (Hu et al., 2024):
+
+    .. math::
+
+        \frac{\epsilon_k}{\epsilon_0} = \begin{cases}
+            a + (1-a)\,k/W & k < W, \\
+            1 & W \le k < T - D, \\
+            1 - (1-b)\,\phi\bigl(\tfrac{k - (T-D)}{D}\bigr) & T - D \le k \le T, \\
+            b & k > T,
+        \end{cases}
+
+    with :math:`\phi(u) = u` (``shape="linear"``) or :math:`\phi(u) = \sqrt u`
+    (``shape="sqrt"``, the "1 − sqrt" cooldown of Hägele et al., 2024), :math:`W` =
+    ``warmup_steps``, :math:`D` = ``decay_steps``, :math:`T` = ``total_steps``. Because
+    the rate is constant until the decay, a run can be stopped at any point of the stable
+    phase and finished with a decay, or continued, without knowing :math:`T` in advance.
+    optax has no such schedule; ``optax.join_schedules`` of a linear, a constant and a
+    linear schedule gives the linear shape.
+
+    Args:
+        optimizer: any ``torch.optim.Optimizer``.
+        warmup_steps: :math:`W \ge 0`.
+        total_steps: :math:`T \ge W + D`.
+        decay_steps: :math:`D \ge 1`.
+        initial_factor: :math:`a \in [0, 1]`.
+        final_factor: :math:`b \in [0, 1]`.
+        shape: ``"linear"`` or ``"sqrt"``.
+        last_epoch: as in every torch scheduler.
+    """
+
+    SHAPES = ("linear", "sqrt")
+
+    def __init__(self, optimizer, warmup_steps: int, total_steps: int, decay_steps: int,
+                 initial_factor: float = 0.0, final_factor: float = 0.0,
+                 shape: str = "linear", last_epoch: int = -1):
+        self.warmup_steps = _nonnegative_int("warmup_steps", warmup_steps)
+        self.total_steps = _checks.positive_int("total_steps", total_steps)
+        self.decay_steps = _checks.positive_int("decay_steps", decay_steps)
+        if self.warmup_steps + self.decay_steps > self.total_steps:
+            raise ValueError(f"total_steps must be >= warmup_steps + decay_steps = "
+                             f"{self.warmup_steps + self.decay_steps}, got {total_steps!r}")
+        self.initial_factor = _fraction("initial_factor", initial_factor)
+        self.final_factor = _fraction("final_factor", final_factor)
+        if shape not in self.SHAPES:
+            raise ValueError(f"shape must be 'linear' or 'sqrt', got {shape!r}")
+        self.shape = shape
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, k: int) -> float:
+        w, t, d = self.warmup_steps, self.total_steps, self.decay_steps
+        if k < w:
+            return _warmup(k, w, self.initial_factor)
+        if k < t - d:
+            return 1.0
+        u = min(k - (t - d), d) / d
+        return 1 - (1 - self.final_factor) * (math.sqrt(u) if self.shape == "sqrt" else u)

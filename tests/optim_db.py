@@ -209,6 +209,12 @@ optim_db: list[OptimizerInfo] = [
                       "beta1 should be between 0 and 1"),
                      ({"weight_decay": -1}, ValueError, "weight_decay must be >= 0, got -1",
                       "weight_decay should >= 0")])),
+    _first_order(optnotes.AdamW, _translated(co.optim_inputs_func_adamw, torch.optim.AdamW),
+                 _error_inputs(more=[
+                     ({"betas": (1.0, 0.0)}, ValueError, r"betas\[0\] must be in \[0, 1\), got 1.0",
+                      "beta1 should be between 0 and 1"),
+                     ({"weight_decay": -1}, ValueError, "weight_decay must be >= 0, got -1",
+                      "weight_decay should >= 0")])),
     # the suite's losses, (Wx + b)² and sums of BatchNorm outputs, have singular Hessians,
     # where undamped Newton raises: every Newton input is damped
     _closure(optnotes.Newton, _own(

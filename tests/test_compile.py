@@ -26,6 +26,15 @@ CASES = {
     "DeltaBarDelta": lambda p, lr: optnotes.DeltaBarDelta(p, lr=lr, kappa=1e-3, phi=0.1,
                                                           theta=0.7),
     "Adafactor": lambda p, lr: optnotes.Adafactor(p, lr=lr, weight_decay=1e-2),
+    "AdamW": lambda p, lr: optnotes.AdamW(p, lr=lr, weight_decay=0.1),
+    "LARS": lambda p, lr: optnotes.LARS(p, lr=lr, weight_decay=1e-2, trust_coefficient=0.1),
+    "LARS Nesterov": lambda p, lr: optnotes.LARS(p, lr=lr, nesterov=True),
+    "LAMB": lambda p, lr: optnotes.LAMB(p, lr=lr, weight_decay=1e-2),
+    "Lion": lambda p, lr: optnotes.Lion(p, lr=lr, weight_decay=0.1),
+    "ScheduleFreeSGD": lambda p, lr: optnotes.ScheduleFreeSGD(p, lr=lr, warmup_steps=5,
+                                                              weight_decay=1e-2),
+    "ScheduleFreeAdamW": lambda p, lr: optnotes.ScheduleFreeAdamW(p, lr=lr, warmup_steps=5,
+                                                                  weight_decay=1e-2),
 }
 
 

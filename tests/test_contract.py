@@ -225,6 +225,25 @@ CASES = [
             bad=LR_BAD + WEIGHT_DECAY_BAD + MOMENTUM_BAD + [
                 Bad({"ns_steps": 0}, ValueError, "ns_steps"),
                 Bad({"adamw_lr": -1.0}, ValueError, "adamw_lr")]),
+    Case.of("adamw", optnotes.AdamW, lr=0.01, weight_decay=0.1, state=("s", "r"),
+            bad=ADAPTIVE_BAD + BETAS_BAD),
+    Case.of("lars", optnotes.LARS, lr=1.0, momentum=0.9, weight_decay=1e-3, state=("v",),
+            bad=SGD_BAD + [Bad({"trust_coefficient": 0.0}, ValueError, "trust_coefficient"),
+                           Bad({"eps": -1.0}, ValueError, "eps")]),
+    Case.of("lamb", optnotes.LAMB, lr=0.01, weight_decay=0.01, state=("s", "r"),
+            bad=ADAPTIVE_BAD + BETAS_BAD),
+    Case.of("lion", optnotes.Lion, lr=1e-3, weight_decay=0.1, state=("m",),
+            bad=LR_BAD + WEIGHT_DECAY_BAD + BETAS_BAD + MAXIMIZE_BAD),
+    Case.of("schedule-free-sgd", optnotes.ScheduleFreeSGD, lr=0.05, warmup_steps=3,
+            state=("z",), bad=LR_BAD + WEIGHT_DECAY_BAD + MAXIMIZE_BAD + [
+                Bad({"momentum": 0.0}, ValueError, "momentum"),
+                Bad({"momentum": 1.0}, ValueError, "momentum"),
+                Bad({"warmup_steps": -1}, ValueError, "warmup_steps"),
+                Bad({"warmup_steps": 1.5}, TypeError, "warmup_steps")]),
+    Case.of("schedule-free-adamw", optnotes.ScheduleFreeAdamW, lr=0.01, weight_decay=0.01,
+            state=("z", "r"), bad=ADAPTIVE_BAD + BETAS_BAD + [
+                Bad({"betas": (0.0, 0.999)}, ValueError, "betas"),
+                Bad({"weight_lr_power": -1.0}, ValueError, "weight_lr_power")]),
 ]
 
 BAD = [pytest.param(c, b, id=f"{c.id}-{b.id}") for c in CASES for b in c.bad]

@@ -412,6 +412,10 @@ class TestOptimRenewed(TestCase):
             # params decay even if grads are zero when weight_decay != 0
             if optim_input.kwargs.get("weight_decay", 0) != 0:
                 continue
+            # AdamW params will be updated regardless of grads due to lr, so make lr
+            # smaller (upstream's line: its default weight_decay is 0.01)
+            if optim_info.optim_cls.__name__ == "AdamW":
+                optim_input.kwargs["lr"] = 1e-5
             optimizer = optim_info.optim_cls([param], **optim_input.kwargs)
             param.grad = torch.zeros_like(param)
             optimizer.step(closure)
