@@ -705,10 +705,13 @@ mystnb:
     alt: A curve falling like 1/k from 1 and flattening towards 0 over ten steps.
 ---
 import matplotlib.pyplot as plt
-fig, ax = plt.subplots(figsize=(4, 2))
-ax.plot(range(1, 11), [1 / k for k in range(1, 11)])
+from optnotes.plot import figure, use_course_style
+use_course_style()
+fig, ax = figure(height=2.4)
+ax.plot(range(1, 11), [1 / k for k in range(1, 11)], label="loss 1/k")
 ax.set_xlabel("step k")
 ax.set_ylabel("loss")
+ax.legend()
 plt.show()
 ```
 
