@@ -401,7 +401,8 @@ def search_problems(results: list[dict], query: str, pages_with_it: set[str]) ->
 
 
 def pages_containing(html_root: Path, text: str) -> set[str]:
-    """The built pages whose article (the text a reader sees) contains ``text``."""
+    """The built pages whose article (the text a reader sees, less scripts and styles)
+    contains ``text``."""
     import re
 
     found = set()
@@ -410,7 +411,10 @@ def pages_containing(html_root: Path, text: str) -> set[str]:
             continue
         source = page.read_text(encoding="utf8", errors="replace")
         article = re.search(r'<article class="bd-article".*?</article>', source, re.S)
-        words = re.sub(r"<[^>]+>", " ", article.group(0) if article else "")
+        # the article's text, less scripts and styles (as Sphinx indexes it)
+        words = re.sub(r"<(script|style)\b.*?</\1>", " ", article.group(0) if article else "",
+                       flags=re.S | re.I)
+        words = re.sub(r"<[^>]+>", " ", words)
         if text.lower() in html.unescape(words).lower():
             found.add(page.relative_to(html_root).as_posix())
     return found
