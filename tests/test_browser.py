@@ -10,7 +10,10 @@ open their panels on a phone and the sidebar button hides the sidebar on a deskt
 Every internal link and anchor of every page resolves, and each chapter offers its
 executed notebook for download. Every chapter has an interactive figure whose sliders
 move, and change the figure, with the mouse and with the keyboard, on a phone and on a
-desktop.
+desktop. One search box and the book's title once on every page; the site's search for
+"L-BFGS" returns only the pages that contain it, each quoting its sentence; on a phone
+each figure spans the column and its text is legible; every box that scrolls sideways
+shows a shadow at its edge.
 
 The page checks are also run on a small book made for the test, whose page follows the
 chapter pattern, and on a page that breaks it, so that each check is seen to pass and
