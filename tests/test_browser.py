@@ -10,7 +10,10 @@ open their panels on a phone and the sidebar button hides the sidebar on a deskt
 Every internal link and anchor of every page resolves, and each chapter offers its
 executed notebook for download. Every chapter has an interactive figure whose sliders
 move, and change the figure, with the mouse and with the keyboard, on a phone and on a
-desktop.
+desktop. One search box and the book's title once on every page; the site's search for
+"L-BFGS" returns only the pages that contain it, each quoting its sentence; on a phone
+each figure spans the column and its text is legible; every box that scrolls sideways
+shows a shadow at its edge.
 
 The page checks are also run on a small book made for the test, whose page follows the
 chapter pattern, and on a page that breaks it, so that each check is seen to pass and
@@ -121,14 +124,17 @@ def _time_browser_tests():
 class Visit:
     """One page in one window size, with what it logged and what it tried to fetch."""
 
-    def __init__(self, browser, url: str, viewport: dict):
+    def __init__(self, browser, url: str, viewport: dict, empty: tuple[str, ...] = ()):
+        """``empty``: the files whose URL ends so are served empty (a broken site)."""
         self.context = browser.new_context(viewport=viewport)
         self.errors: list[str] = []
         self.refused: list[str] = []
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
 
         def route(r):
-            if r.request.url.startswith(origin):
+            if r.request.url.split("?")[0].endswith(empty) and empty:
+                r.fulfill(status=200, body="", content_type="text/plain")
+            elif r.request.url.startswith(origin):
                 r.continue_()
             else:
                 self.refused.append(r.request.url)
@@ -152,8 +158,8 @@ class Visit:
 def visit(browser):
     opened = []
 
-    def open_page(url, viewport=DESKTOP) -> Visit:
-        opened.append(Visit(browser, url, viewport))
+    def open_page(url, viewport=DESKTOP, empty=()) -> Visit:
+        opened.append(Visit(browser, url, viewport, empty))
         return opened[-1]
 
     yield open_page
@@ -225,8 +231,13 @@ WIDTH_PROBLEMS_JS = """() => {
     while (box && box !== article && !scrolls(box)) box = box.parentElement;
     if (!box || box === article) box = el;
     if (box.getBoundingClientRect().right > right + 1) out.push('wider than the column: ' + what);
-    else if (box === el && el.scrollWidth > el.clientWidth + 1 && !scrolls(el))
-      out.push('clipped: ' + what);
+    else if (box === el && el.scrollWidth > el.clientWidth + 1 && !scrolls(el)) {
+      // content that overflows a box visibly (a figure across a phone's screen) is not
+      // clipped, but it must stay within the article
+      if (getComputedStyle(el).overflowX !== 'visible') out.push('clipped: ' + what);
+      else if (el.getBoundingClientRect().left + el.scrollWidth > right + 1)
+        out.push('wider than the column: ' + what);
+    }
   });
   return out;
 }"""
@@ -365,6 +376,156 @@ def _drag(page, handle, to_x: float) -> None:
     page.mouse.up()
 
 
+# --- search, the sidebar, figures on a phone, scroll cues ----------------------------------
+
+BOOK_TITLE = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))["title"]
+
+
+def search_results(base: str, visit, query: str, empty=()) -> list[dict]:
+    """The results of the site's own search for ``query``: page and quoted snippet."""
+    from urllib.parse import quote
+
+    v = visit(base + "search.html?q=" + quote(query), DESKTOP, empty)
+    v.page.wait_for_function(
+        "() => /Search finished|did not match/.test("
+        "(document.querySelector('#search-results') || {}).textContent || '')", timeout=30000)
+    v.page.wait_for_timeout(500)  # the snippets are filled in as each page arrives
+    return v.page.evaluate("""() => Array.from(
+        document.querySelectorAll('#search-results ul.search > li')).map((li) => ({
+          page: li.querySelector('a').getAttribute('href').split(/[?#]/)[0],
+          snippet: (li.querySelector('p.context') || {textContent: ''}).textContent}))""")
+
+
+def search_problems(results: list[dict], query: str, pages_with_it: set[str]) -> list[str]:
+    """The search returns the pages that contain ``query`` and no other, each with a
+    snippet that quotes the query (the sentence that contains it, not the contents)."""
+    out = [] if results else [f"no result for {query!r}"]
+    for r in results:
+        if r["page"] not in pages_with_it:
+            out.append(f"{r['page']} does not contain {query!r} but is a result")
+        elif query.lower() not in r["snippet"].lower():
+            out.append(f"the snippet of {r['page']} does not quote {query!r}: "
+                       f"{r['snippet'][:120]!r}")
+    missing = pages_with_it - {r["page"] for r in results}
+    return out + [f"{p} contains {query!r} but is not a result" for p in sorted(missing)]
+
+
+def pages_containing(html_root: Path, text: str) -> set[str]:
+    """The built pages whose article (the text a reader sees, less scripts and styles)
+    contains ``text``."""
+    import re
+
+    found = set()
+    for page in html_root.rglob("*.html"):
+        if "_static" in page.parts or page.name in {"search.html", "genindex.html"}:
+            continue
+        source = page.read_text(encoding="utf8", errors="replace")
+        article = re.search(r'<article class="bd-article".*?</article>', source, re.S)
+        # the article's text, less scripts and styles (as Sphinx indexes it)
+        words = re.sub(r"<(script|style)\b.*?</\1>", " ", article.group(0) if article else "",
+                       flags=re.S | re.I)
+        words = re.sub(r"<[^>]+>", " ", words)
+        if text.lower() in html.unescape(words).lower():
+            found.add(page.relative_to(html_root).as_posix())
+    return found
+
+
+SIDEBAR_JS = """(title) => {
+  const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length)
+                          && getComputedStyle(el).visibility !== 'hidden';
+  const boxes = Array.from(document.querySelectorAll(
+    '.search-button-field, form.bd-search input:not([type=hidden])')).filter(visible)
+    .filter((el) => !el.closest('.search-button__wrapper'));  // the Ctrl+K dialog, closed
+  const titles = Array.from(document.querySelectorAll(
+    '#pst-primary-sidebar a, #pst-primary-sidebar p, .bd-header a, .bd-header p'))
+    .filter(visible)
+    .filter((el) => el.textContent.replace(/\\s+/g, ' ').trim() === title
+                    && !(el.tagName === 'P' && el.closest('a')));
+  return {boxes: boxes.length, titles: titles.length};
+}"""
+
+
+def sidebar_problems(v: Visit) -> list[str]:
+    """One search box on the page (the search page's own, or the sidebar's), and the
+    book's title once at the top of the sidebar (or of the top bar)."""
+    found = v.page.evaluate(SIDEBAR_JS, BOOK_TITLE)
+    out = [] if found["boxes"] <= 1 else [f"{found['boxes']} search boxes"]
+    if v.page.viewport_size["width"] >= 992:  # where the sidebar is shown
+        out += [] if found["boxes"] == 1 else ["no search box"] if not found["boxes"] else []
+        out += [] if found["titles"] == 1 else [f"the book's title {found['titles']} times"]
+    return out
+
+
+#: The smallest text of a figure in the course style, in CSS px (1 pt = 4/3 px).
+def _smallest_figure_text_px() -> float:
+    from optnotes.plot import STYLE
+
+    sizes = [v for k, v in STYLE.items()
+             if k.endswith("size") and isinstance(v, (int, float))]
+    return min(sizes) * 4 / 3
+
+
+FIGURE_SIZES_JS = """() => {
+  const article = document.querySelector('.bd-article');
+  const style = getComputedStyle(article);
+  const column = article.clientWidth - parseFloat(style.paddingLeft) -
+                 parseFloat(style.paddingRight);
+  const images = '.bd-article figure img, .bd-article .cell_output img';
+  return Array.from(document.querySelectorAll(images))
+    .filter((img) => img.naturalWidth > 0)
+    .map((img) => ({name: (img.getAttribute('src') || '').split('/').pop(), column: column,
+                    width: img.getBoundingClientRect().width, natural: img.naturalWidth}));
+}"""
+
+
+def figure_size_problems(v: Visit, least_px: float = 8.5) -> list[str]:
+    """Each figure is shown at 90% of the column's width or more, and its smallest text
+    (the course style's, scaled as the image is) is ``least_px`` px high or more."""
+    text_px = _smallest_figure_text_px()
+    out = []
+    for f in v.page.evaluate(FIGURE_SIZES_JS):
+        shown = f["width"] / f["natural"] * text_px
+        if f["width"] < 0.9 * f["column"]:
+            out.append(f"figure {f['name']} is {f['width']:.0f} px wide in a "
+                       f"{f['column']:.0f} px column")
+        elif shown < least_px:
+            out.append(f"figure {f['name']}: its {text_px:.1f} px text is shown "
+                       f"{shown:.1f} px high (at {f['width'] / f['natural']:.2f} of its size)")
+    return out
+
+
+SCROLL_CUE_JS = """() => {
+  const out = [];
+  const boxes = '.bd-article div.math, .bd-article mjx-container[display="true"], ' +
+                '.bd-article .pst-scrollable-table-container, .bd-article .cell_output .output';
+  document.querySelectorAll(boxes).forEach((el) => {
+    const style = getComputedStyle(el);
+    if (!['auto', 'scroll'].includes(style.overflowX) || el.scrollWidth <= el.clientWidth + 1)
+      return;  // nothing to scroll
+    const what = el.tagName.toLowerCase() + ': ' +
+                 el.textContent.trim().replace(/\\s+/g, ' ').slice(0, 60);
+    const shadows = (style.backgroundImage.match(/radial-gradient/g) || []).length;
+    if (shadows < 2 || !/local/.test(style.backgroundAttachment))
+      out.push('scrolls sideways with no shadow at its edge: ' + what);
+  });
+  return out;
+}"""
+
+
+def scroll_cue_problems(v: Visit) -> list[str]:
+    """Each box that scrolls sideways (a wide equation, table or output) shows a shadow
+    at the edge where more content hides."""
+    return v.page.evaluate(SCROLL_CUE_JS)
+
+
+def wide_boxes(v: Visit) -> int:
+    """How many equations, tables and outputs of the page scroll sideways."""
+    return v.page.evaluate("""() => Array.from(document.querySelectorAll(
+      '.bd-article div.math, .bd-article mjx-container[display="true"], ' +
+      '.bd-article .pst-scrollable-table-container, .bd-article .cell_output .output'))
+      .filter((el) => el.scrollWidth > el.clientWidth + 1).length""")
+
+
 def page_problems(v: Visit, solutions: bool = True) -> list[str]:
     out = console_problems(v) + math_problems(v) + figure_problems(v) + width_problems(v)
     return out + (solution_problems(v) if solutions else [])
@@ -392,7 +553,8 @@ def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
     return problems_by_page(browser, site, DESKTOP, {
         "console": console_problems, "math": math_problems, "figures": figure_problems,
         "widths": width_problems, "solutions": solution_problems,
-        "interactive": interactive_problems})
+        "interactive": interactive_problems, "sidebar": sidebar_problems,
+        "scroll cues": scroll_cue_problems})
 
 
 @pytest.fixture(scope="module")
@@ -400,7 +562,8 @@ def phone(browser, site) -> dict[str, dict[str, list[str]]]:
     """What is wrong with each page at 390 px, check by check."""
     return problems_by_page(browser, site, PHONE, {
         "console": console_problems, "widths": width_problems, "menu": phone_menu_problems,
-        "interactive": interactive_problems})
+        "interactive": interactive_problems, "sidebar": sidebar_problems,
+        "figure sizes": figure_size_problems, "scroll cues": scroll_cue_problems})
 
 
 def check(found: dict, kind: str) -> str:
@@ -429,6 +592,28 @@ def test_nothing_is_wider_than_the_window_on_a_desktop_or_a_phone(desktop, phone
 
 def test_the_phone_menu_and_contents_buttons_open_their_panels(phone):
     assert not (r := check(phone, "menu")), r
+
+
+def test_one_search_box_and_the_books_title_once_on_every_page(desktop, phone, visit, site):
+    assert not (r := check(desktop, "sidebar") + check(phone, "sidebar")), r
+    for viewport in (DESKTOP, PHONE):
+        v = visit(site + "search.html", viewport)
+        assert not (p := sidebar_problems(v)), ("search.html", viewport, p)
+
+
+def test_chapter_figures_fill_the_column_and_their_text_is_legible_on_a_phone(phone):
+    assert not (r := check(phone, "figure sizes")), r
+
+
+def test_wide_equations_tables_and_outputs_show_that_they_scroll(desktop, phone):
+    assert not (r := check(desktop, "scroll cues") + check(phone, "scroll cues")), r
+
+
+def test_searching_a_hyphenated_name_finds_only_the_pages_that_contain_it(site, visit,
+                                                                          book):  # noqa: F811
+    query = "L-BFGS"
+    results = search_results(site, visit, query)
+    assert not (p := search_problems(results, query, pages_containing(book.html, query))), p
 
 
 def test_desktop_sidebar_button_hides_and_shows_the_sidebar(visit, site):
@@ -513,7 +698,8 @@ kernelspec: {display_name: Python 3, language: python, name: python3}
 GOOD_PAGE = NOTEBOOK_HEADER + '''\
 # A page of the chapter pattern
 
-The loss falls like $1/k$, see {numref}`fig-test-decay`:
+The loss falls like $1/k$, see {numref}`fig-test-decay`. A quasi-Newton method such as
+L-BFGS keeps a few pairs of vectors. Another sentence follows it.
 
 $$
 \\sum_{k=1}^{K} \\frac{1}{k} \\approx \\ln K + \\gamma
@@ -533,10 +719,13 @@ mystnb:
     alt: A curve falling like 1/k from 1 and flattening towards 0 over ten steps.
 ---
 import matplotlib.pyplot as plt
-fig, ax = plt.subplots(figsize=(4, 2))
-ax.plot(range(1, 11), [1 / k for k in range(1, 11)])
+from optnotes.plot import figure, use_course_style
+use_course_style()
+fig, ax = figure(height=2.4)
+ax.plot(range(1, 11), [1 / k for k in range(1, 11)], label="loss 1/k")
 ax.set_xlabel("step k")
 ax.set_ylabel("loss")
+ax.legend()
 plt.show()
 ```
 
@@ -584,6 +773,8 @@ slider_figure(Slider("nothing", [1, 2, 3]), [{"same": ([0, 1], [0, 1])}] * 3,
 ```
 
 <div style="width: 2000px">a block wider than any window</div>
+
+A length l of one letter: a search that splits a hyphenated name finds this page.
 '''
 
 
@@ -627,6 +818,40 @@ def test_page_checks_pass_on_a_page_of_the_chapter_pattern(small_site, visit):
     assert v.page.locator(".bd-article .solution").count() == 1
     phone = visit(small_site + "good.html", PHONE)
     assert not (p := width_problems(phone) + phone_menu_problems(phone)), p
+    assert not (p := sidebar_problems(v) + sidebar_problems(phone)), p
+    assert not (p := figure_size_problems(phone)), p
+    assert not (p := scroll_cue_problems(v) + scroll_cue_problems(phone)), p
+    assert wide_boxes(phone) >= 2, "the page's wide equation and table do not scroll"
+
+
+def test_the_search_finds_a_hyphenated_name_and_quotes_its_sentence(small_site, visit):
+    results = search_results(small_site, visit, "L-BFGS")
+    assert not (p := search_problems(results, "L-BFGS", {"good.html"})), p
+    assert results[0]["snippet"].strip().startswith("A quasi-Newton method"), results
+    # without the site's search script, Sphinx splits the name and quotes the contents
+    broken = search_results(small_site, visit, "L-BFGS", empty=("site-search.js",))
+    problems = search_problems(broken, "L-BFGS", {"good.html"})
+    assert any("does not contain" in p for p in problems), (broken, problems)
+
+
+def test_the_sidebar_figure_and_scroll_checks_fail_on_a_broken_page(small_site, visit):
+    v = visit(small_site + "good.html")
+    v.page.evaluate("""() => {  // a second search box and a second title in the sidebar
+      const side = document.querySelector('#pst-primary-sidebar');
+      side.append(side.querySelector('.search-button-field').cloneNode(true));
+      side.append(side.querySelector('a.navbar-brand').cloneNode(true));
+    }""")
+    assert set(sidebar_problems(v)) == {"2 search boxes", "the book's title 2 times"}
+    phone = visit(small_site + "good.html", PHONE)
+    phone.page.add_style_tag(content=".bd-article img { width: 50% !important; "
+                             "max-width: 50% !important; margin-left: 0 !important; }")
+    assert any("px column" in p for p in figure_size_problems(phone)), \
+        figure_size_problems(phone)
+    fresh = visit(small_site + "good.html", PHONE)  # text of 20 px asked: too small
+    assert any("high" in p for p in figure_size_problems(fresh, least_px=20)), \
+        figure_size_problems(fresh, least_px=20)
+    phone.page.add_style_tag(content=".bd-article * { background: none !important; }")
+    assert any("no shadow" in p for p in scroll_cue_problems(phone)), scroll_cue_problems(phone)
 
 
 def test_page_checks_fail_on_a_page_that_breaks_the_pattern(small_site, visit):
