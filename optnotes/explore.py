@@ -268,7 +268,7 @@ def batch_norm_learning_rate(lrs=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), steps: int = 
 
 
 @_one_thread
-def warmup_length(warmups=(0, 5, 10, 25, 50, 100), lr: float = 0.03, steps: int = 150,
+def warmup_length(warmups=(0, 5, 10, 25, 50, 100), lr: float = 0.1, steps: int = 150,
                   seed: int = 0) -> SliderFigure:
     """Chapter 9: Adam at a large learning rate on a digits network, with the learning
     rate raised linearly from 0 over the first w steps: training loss per step."""
@@ -284,3 +284,31 @@ def warmup_length(warmups=(0, 5, 10, 25, 50, 100), lr: float = 0.03, steps: int 
     frames = [{"Adam with warmup": run(w)} for w in warmups]
     return slider_figure(Slider("warmup steps w", warmups, fmt="{:d}", start=0), frames,
                          x_label="step", y_label="training loss", limit=20.0)
+
+
+@_one_thread
+def newton_schulz_steps(steps=(0, 1, 2, 3, 4, 5, 6, 8), n: int = 64,
+                        seed: int = 0) -> SliderFigure:
+    """Chapter 10: what k Newton–Schulz iterations (``optnotes.muon.newton_schulz``, in
+    float32) do to the singular values of a matrix, for Muon's quintic and for the
+    classical cubic, against the polar factor's (all 1)."""
+    from .muon import NS_COEFFICIENTS, newton_schulz
+
+    gen = torch.Generator().manual_seed(seed)
+    U, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    sigma = torch.logspace(-3, 0, n, dtype=torch.float64)
+    G = (U * sigma) @ V.T
+    # σ / ‖G‖_F: the scale the iteration starts from
+    start = (sigma / G.norm()).tolist()
+
+    def singular_values(k, coefficients):
+        X = newton_schulz(G, steps=k, coefficients=coefficients, dtype=torch.float32)
+        return (U.T @ X.double() @ V).diagonal().tolist()  # X keeps U and V
+
+    frames = [{"Muon's quintic": (start, singular_values(k, NS_COEFFICIENTS)),
+               "classical cubic": (start, singular_values(k, (1.5, -0.5, 0.0)))}
+              for k in steps]
+    return slider_figure(Slider("iterations k", steps, fmt="{:d}", start=steps.index(5)),
+                         frames, x_label="singular value of G / ‖G‖_F",
+                         y_label="singular value after k iterations", x_log=True)

@@ -135,3 +135,17 @@ def test_digits_figures_have_a_line_per_setting():
     assert set(fig.frames[0]) == {"with batch normalization", "without"}
     fig = explore.warmup_length(warmups=(0, 20), steps=10)
     assert fig.frames[0]["Adam with warmup"] != fig.frames[1]["Adam with warmup"]
+
+
+def test_warmup_removes_the_early_spike_of_adam_at_a_large_rate():
+    fig = explore.warmup_length(warmups=(0, 25), steps=40)
+    peak = [max(fig.frames[i]["Adam with warmup"][1]) for i in (0, 1)]
+    start = fig.frames[0]["Adam with warmup"][1][0]
+    assert peak[0] > 2 * start and peak[1] <= start + 1e-9
+
+
+def test_newton_schulz_lifts_small_singular_values_with_the_quintic():
+    fig = explore.newton_schulz_steps(steps=(0, 5), n=16)
+    q0, q5 = fig.frames[0]["Muon's quintic"][1], fig.frames[1]["Muon's quintic"][1]
+    c5 = fig.frames[1]["classical cubic"][1]
+    assert max(q0) < 1 and min(q5) > 10 * min(c5) and max(q5) < 1.25
