@@ -8,6 +8,9 @@ r"""Optimization strategies (Goodfellow et al., 2016, sections 8.7.2 and 8.7.6).
   step for the dictionary W.
 * Curriculum learning: present easy examples first (Bengio et al., 2009), or mix a
   growing share of hard ones in (Zaremba & Sutskever, 2014).
+* Pretraining (section 8.7.4): start a deeper network from a trained shallower one
+  (:func:`deepen`), and train a student on a teacher's softened outputs
+  (:func:`distillation_loss`, the second stage of FitNets).
 """
 
 from __future__ import annotations
@@ -265,3 +268,59 @@ class CurriculumSampler:
             ranks[anywhere] = torch.randint(n, (int(anywhere.sum()),), generator=self.generator)
         self.step += 1
         return self.order[ranks]
+
+
+# --- pretraining: deeper from shallower, distillation --------------------------------------
+
+
+def deepen(net: torch.nn.Sequential, new_layers: int,
+           activation=torch.nn.ReLU) -> torch.nn.Sequential:
+    """A deeper copy of ``net`` that computes the same function at the start.
+
+    ``new_layers`` layers ``Linear(w, w)`` followed by ``activation()`` are inserted
+    before the output layer (the last module, a ``Linear`` with ``w`` inputs), each with
+    identity weights and zero bias, as in Net2DeeperNet (Chen et al., 2016). The copy is
+    exact when the layer below ends in a ReLU, whose outputs are non-negative and pass
+    ``relu(I h + 0) = h`` unchanged; with other activations it only approximates ``net``.
+    The modules of ``net`` are shared, not copied.
+    """
+    if not isinstance(net, torch.nn.Sequential) or not isinstance(net[-1], torch.nn.Linear):
+        raise TypeError(f"net must be a torch.nn.Sequential ending in a Linear layer, "
+                        f"got {type(net).__name__}")
+    new_layers = _checks.positive_int("new_layers", new_layers)
+    out = net[-1]
+    width = out.in_features
+    inserted = []
+    for _ in range(new_layers):
+        layer = torch.nn.Linear(width, width, device=out.weight.device, dtype=out.weight.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(torch.eye(width, dtype=out.weight.dtype))
+            layer.bias.zero_()
+        inserted += [layer, activation()]
+    return torch.nn.Sequential(*net[:-1], *inserted, out)
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      targets: torch.Tensor, temperature: float = 4.0,
+                      weight: float = 1.0) -> torch.Tensor:
+    r"""Knowledge distillation (Hinton et al., 2015), as in the second stage of FitNets.
+
+    .. math::
+
+        L = H(y, P_S) + \lambda\, \tau^2\, \mathrm{KL}(P_T^\tau \,\|\, P_S^\tau),
+        \qquad P^\tau = \operatorname{softmax}(a / \tau),
+
+    with :math:`\tau` = ``temperature`` and :math:`\lambda` = ``weight``. Romero et al.
+    (2015) write the second term as the cross-entropy :math:`H(P_T^\tau, P_S^\tau)`,
+    which differs from the KL divergence by the teacher's entropy, a constant with the
+    same gradient; the factor :math:`\tau^2` (Hinton et al.) keeps the soft term's
+    gradient of the same size as :math:`\tau` changes.
+    """
+    temperature = _checks.positive("temperature", temperature)
+    weight = _checks.nonnegative("weight", weight)
+    hard = torch.nn.functional.cross_entropy(student_logits, targets)
+    soft = torch.nn.functional.kl_div(
+        torch.log_softmax(student_logits / temperature, dim=-1),
+        torch.log_softmax(teacher_logits.detach() / temperature, dim=-1),
+        reduction="batchmean", log_target=True)
+    return hard + weight * temperature**2 * soft
