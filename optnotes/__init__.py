@@ -4,50 +4,54 @@ Every optimizer is a ``torch.optim.Optimizer``; every schedule a
 ``torch.optim.lr_scheduler.LRScheduler``.
 """
 
-from . import (averaging, clipping, curvature, data, init, lesson, line_search, models,
-               normalization, objectives, plot, schedules, strategies, symmetry, train)
+from . import (averaging, clipping, curvature, data, explore, factored, init, interactive,
+               landscape, lesson, line_search, matrix, memory, models, muon, noise,
+               normalization, objectives, plot, practice, schedules, strategies, symmetry,
+               train)
 from .adaptive import AdaDelta, AdaGrad, Adam, DeltaBarDelta, RMSProp
 from .averaging import PolyakAverage
-from . import factored, matrix, memory, muon
+from .clipping import clip_grad_norm_, clip_grad_value_
+from .decoupled import AdamW
 from .factored import Adafactor
+from .first_order import SGD
+from .large_batch import LAMB, LARS
 from .matrix import SOAP, Shampoo
 from .muon import Muon, newton_schulz
-from .clipping import clip_grad_norm_, clip_grad_value_
-from .first_order import SGD
 from .natural import NaturalGradient
+from .noise import gradient_noise_scale, per_example_gradients
 from .normalization import BatchNorm
 from .quasi_newton import BFGS, LBFGS, ConjugateGradient
-from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .runtime import default_device, set_seed
-from .schedules import InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay
-from .train import History, Trajectory, evaluate, minimize, zero_one_loss
-from . import explore, interactive  # the chapters' interactive figures (drawn by Bokeh)
-from . import landscape
-from .decoupled import AdamW
-from .large_batch import LAMB, LARS
 from .schedule_free import ScheduleFreeAdamW, ScheduleFreeSGD
-from .schedules import WarmupCosine, WarmupStableDecay
+from .schedules import (InverseTimeDecay, LinearDecay, MomentumSchedule, StepDecay,
+                        WarmupCosine, WarmupStableDecay)
+from .second_order import Newton, NewtonCG, SaddleFreeNewton, conjugate_gradient
 from .sign import Lion
-from . import practice  # the experiments of chapter 9
+from .train import History, Trajectory, evaluate, minimize, zero_one_loss
 
 __all__ = [
+    # the textbook's optimizers (chapters 4 to 6)
     "SGD",
     "DeltaBarDelta", "AdaGrad", "RMSProp", "AdaDelta", "Adam",
     "Newton", "NewtonCG", "SaddleFreeNewton", "ConjugateGradient", "BFGS", "LBFGS",
     "NaturalGradient", "conjugate_gradient",
+    # since the textbook (chapters 9 and 10)
+    "AdamW", "LARS", "LAMB", "Lion", "ScheduleFreeSGD", "ScheduleFreeAdamW",
     "Adafactor", "Shampoo", "SOAP", "Muon", "newton_schulz",
+    # schedules
     "LinearDecay", "StepDecay", "InverseTimeDecay", "MomentumSchedule",
+    "WarmupCosine", "WarmupStableDecay",
+    # meta-algorithms and tools
     "BatchNorm", "PolyakAverage", "clip_grad_norm_", "clip_grad_value_",
+    "gradient_noise_scale", "per_example_gradients",
     "default_device", "set_seed",
     "minimize", "evaluate", "zero_one_loss", "Trajectory", "History",
-    "averaging", "clipping", "curvature", "data", "init", "lesson", "line_search", "models",
-    "normalization", "objectives", "parallel", "plot", "schedules", "strategies", "symmetry",
-    "train", "explore", "interactive",
-    "factored", "matrix", "memory", "muon",
-    "AdamW", "LARS", "LAMB", "Lion", "ScheduleFreeSGD", "ScheduleFreeAdamW",
-    "WarmupCosine", "WarmupStableDecay", "practice",
+    # modules
+    "averaging", "clipping", "curvature", "data", "explore", "factored", "init",
+    "interactive", "landscape", "lesson", "line_search", "matrix", "memory", "models",
+    "muon", "noise", "normalization", "objectives", "parallel", "plot", "practice",
+    "schedules", "strategies", "symmetry", "train",
 ]
-__all__ += ["landscape"]
 __version__ = "0.1.0"
 
 
@@ -59,9 +63,3 @@ def __getattr__(name):
 
         return importlib.import_module(".parallel", __name__)
     raise AttributeError(f"module 'optnotes' has no attribute {name!r}")
-
-
-from . import noise  # noqa: E402
-from .noise import gradient_noise_scale, per_example_gradients  # noqa: E402
-
-__all__ += ["noise", "gradient_noise_scale", "per_example_gradients"]

@@ -206,8 +206,10 @@ def training_set_size(sizes=(10, 20, 40, 80, 160, 320), steps: int = 300,
 def initialization_gain(gains=(0.5, 0.8, 1.0, 1.1, 1.3, 5 / 3, 2.0, 3.0), depth: int = 20,
                         width: int = 100, seed: int = 0) -> SliderFigure:
     """Chapter 7: a deep tanh network with weights N(0, gain²/fan_in): the standard
-    deviation of each layer's activations and of the gradient at each layer, per gain."""
+    deviation of each layer's activations and of the gradient with respect to them (of a
+    random linear read-out of the last layer), per gain."""
     x = torch.randn(256, width, generator=torch.Generator().manual_seed(seed))
+    readout = torch.randn(256, width, generator=torch.Generator().manual_seed(seed + 2))
 
     def run(gain):
         gen = torch.Generator().manual_seed(seed + 1)
@@ -220,7 +222,7 @@ def initialization_gain(gains=(0.5, 0.8, 1.0, 1.1, 1.3, 5 / 3, 2.0, 3.0), depth:
             h.retain_grad()
             outs.append(h)
             acts.append(h.std().item())
-        h.sum().backward()
+        (h * readout).sum().backward()
         grads = [o.grad.std().item() for o in outs]
         layers = list(range(1, depth + 1))
         return {"activations": (layers, acts), "gradients": (layers, grads)}
