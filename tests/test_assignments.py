@@ -113,7 +113,15 @@ def test_public_tests_carry_at_most_a_small_share_of_the_points(master):
 def fakes(master: Path) -> list[dict]:
     path = FIXTURES / f"{master.stem}.py"
     assert path.exists(), f"no wrong or hard-coded submissions for {master.stem} in {path}"
-    return runpy.run_path(str(path))["SUBMISSIONS"]
+    fixture = runpy.run_path(str(path))
+    subs = fixture["SUBMISSIONS"]
+    if not fixture.get("INDEPENDENT"):
+        return subs
+    return [{"name": " + ".join(s["name"] for s in group), "kind": kind,
+             "fakes": [q for s in group for q in s["fakes"]],
+             "cells": {k: v for s in group for k, v in s["cells"].items()}}
+            for kind in ("wrong", "hard-coded")
+            for group in [[s for s in subs if s["kind"] == kind]]]
 
 
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
@@ -370,3 +378,39 @@ def test_each_written_question_has_a_rubric_beside_its_model_answer(master):
         items = re.findall(r"^- ([0-9.]+) points?:", rubric.group(2), flags=re.M)
         assert float(rubric.group(1)) == q["points"] == sum(map(float, items)), q["name"]
 
+
+# masters whose questions draw no random numbers, and so have no variants
+NO_VARIANTS = {"06_second_order": "Rosenbrock and quadratics from their usual starts"}
+VARIANT_SEEDS = (11, 12)
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_variants_draw_the_numbers_questions_and_hidden_tests_use(master):
+    found = otter_tools.variants(master)
+    if master.stem in NO_VARIANTS:
+        assert not found
+        return
+    assert found, f"{master.stem}: no variant lines (NAME = default  # variant: choices)"
+    text = master.read_text()
+    for name, (default, _) in found.items():
+        assert text.count(name) >= 2, f"{name} is defined but not used"
+        plain = otter_tools.variant_text(text, None)
+        assert f"\n{name} = {default}\n" in plain and "# variant:" not in plain
+    drawn = [otter_tools.variant_text(text, s, master.stem) for s in VARIANT_SEEDS]
+    assert drawn[0] != drawn[1] != otter_tools.variant_text(text, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", ["01_erm", "02_minibatches"])
+def test_reference_solution_gets_full_marks_on_variants(stem, tmp_path):
+    master = MASTERS[IDS.index(stem)]
+    names = otter_tools.variants(master)
+    for seed in VARIANT_SEEDS:
+        b = otter_tools.build_one(master, tmp_path / str(seed), run_tests=False, seed=seed)
+        student = "\n".join(c.source for c in nbformat.read(b.student, as_version=4).cells)
+        shown = {n: re.search(rf"^{n} = (.*)$", student, flags=re.M).group(1) for n in names}
+        assert shown != {n: d for n, (d, _) in names.items()}, shown
+        scores = grades(b.solution, b.autograder)
+        for name in autograded(master):
+            score, possible = scores[name]
+            assert possible > 0 and score == possible, f"seed {seed}, {name}: {score}/{possible}"

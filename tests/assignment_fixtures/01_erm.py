@@ -3,7 +3,8 @@
 Each submission replaces, in the reference solution, every code cell that contains a key
 of ``cells`` with its value; it must lose points on each question in ``fakes`` and keep
 full marks on the others (``tests/test_assignments.py``), except those listed in
-``uses_faked``, which call a function the submission fakes.
+``uses_faked``, which call a function the submission fakes. With ``INDEPENDENT`` the
+test merges the submissions of each kind into one and grades that.
 """
 
 SUBMISSIONS = [
@@ -39,7 +40,7 @@ def bayes_risk(problem, m, seed):
     return p, math.sqrt(p * (1 - p) / m)
 
 
-estimate, stderr = bayes_risk(problem, 200_000, 1)
+estimate, stderr = bayes_risk(problem, 200_000, RISK_SEED)
 """,
             "def nn1_predict(": """
 def nn1_predict(train, X):
@@ -47,7 +48,7 @@ def nn1_predict(train, X):
     return train.y[nearest]
 
 
-train = problem.sample(50, seed=2, device="cpu")
+train = problem.sample(50, seed=TRAIN_SEED, device="cpu")
 train_risk, true_risk = 0.0, 0.25
 """},
     },
@@ -66,7 +67,7 @@ def bayes_risk(problem, m, seed):
     return p, math.sqrt(p * (1 - p)) / m
 
 
-estimate, stderr = bayes_risk(problem, 200_000, 1)
+estimate, stderr = bayes_risk(problem, 200_000, RISK_SEED)
 """,
             "def nn1_predict(": """
 def nn1_predict(train, X):
@@ -74,19 +75,14 @@ def nn1_predict(train, X):
     return train.y[nearest[torch.randperm(len(nearest))]]
 
 
-train = problem.sample(50, seed=2, device="cpu")
-fresh = problem.sample(20_000, seed=3, device="cpu")
+train = problem.sample(50, seed=TRAIN_SEED, device="cpu")
+fresh = problem.sample(20_000, seed=TEST_SEED, device="cpu")
 train_risk = 0.0
 true_risk = float((nn1_predict(train, fresh.X) != fresh.y).float().mean())
 """},
     },
 ]
 
-# the questions are independent: grade one submission of each kind
-SUBMISSIONS = [
-    {"name": " + ".join(s["name"] for s in group), "kind": kind,
-     "fakes": [q for s in group for q in s["fakes"]],
-     "cells": {k: v for s in group for k, v in s["cells"].items()}}
-    for kind in ("wrong", "hard-coded")
-    for group in [[s for s in SUBMISSIONS if s["kind"] == kind]]
-]
+# the questions call none of each other's functions: the test grades one
+# submission of each kind, all its fakes at once
+INDEPENDENT = True

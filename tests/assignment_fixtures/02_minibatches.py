@@ -1,6 +1,19 @@
 """Wrong and hard-coded submissions for ``assignments/02_minibatches.md`` (see
 ``01_erm.py`` for the format)."""
 
+GIVEN_POPULATION = """
+gen = torch.Generator().manual_seed(POPULATION_SEED)
+X_all = torch.randn(100_000, 5, generator=gen, dtype=torch.float64)
+y_all = X_all @ torch.ones(5, dtype=torch.float64) + torch.randn(100_000, generator=gen,
+                                                                 dtype=torch.float64)
+w = torch.zeros(5, dtype=torch.float64)
+sizes = [10, 100, 1000]
+"""
+
+GIVEN_DATA = """
+data = on.data.TwoGaussians(n=2, separation=3.0).sample(2000, seed=DATA_SEED, device="cpu")
+"""
+
 SUBMISSIONS = [
     {
         "name": "the gradient without the factor 2",
@@ -27,25 +40,16 @@ def minibatch_gradient(w, X, y):
         "kind": "hard-coded",
         "fakes": ["q2_standard_error", "q3_sorted_data"],
         "cells": {
-            "def gradient_error(": """
-gen = torch.Generator().manual_seed(1)
-X_all = torch.randn(100_000, 5, generator=gen, dtype=torch.float64)
-y_all = X_all @ torch.ones(5, dtype=torch.float64) + torch.randn(100_000, generator=gen,
-                                                                 dtype=torch.float64)
-w = torch.zeros(5, dtype=torch.float64)
-sizes = [10, 100, 1000]
-
+            "def gradient_error(": GIVEN_POPULATION + """
 
 def gradient_error(m, draws, seed):
     return 9.8 / math.sqrt(m)
 
 
-errors = {m: gradient_error(m, 200, seed=0) for m in sizes}
+errors = {m: gradient_error(m, 200, seed=ERROR_SEED) for m in sizes}
 slope = -0.5
 """,
-            "def one_epoch(": """
-data = on.data.TwoGaussians(n=2, separation=3.0).sample(2000, seed=4, device="cpu")
-
+            "def one_epoch(": GIVEN_DATA + """
 
 def one_epoch(order, seed=0):
     return 0.5
@@ -59,14 +63,7 @@ loss_sorted, loss_shuffled = 0.9, 0.1
         "kind": "wrong",
         "fakes": ["q2_standard_error", "q3_sorted_data"],
         "cells": {
-            "def gradient_error(": """
-gen = torch.Generator().manual_seed(1)
-X_all = torch.randn(100_000, 5, generator=gen, dtype=torch.float64)
-y_all = X_all @ torch.ones(5, dtype=torch.float64) + torch.randn(100_000, generator=gen,
-                                                                 dtype=torch.float64)
-w = torch.zeros(5, dtype=torch.float64)
-sizes = [10, 100, 1000]
-
+            "def gradient_error(": GIVEN_POPULATION + """
 
 def gradient_error(m, draws, seed):
     full = minibatch_gradient(w, X_all, y_all)
@@ -74,12 +71,10 @@ def gradient_error(m, draws, seed):
     return float((minibatch_gradient(w, X_all[idx], y_all[idx]) - full).norm())
 
 
-errors = {m: gradient_error(m, 200, seed=0) for m in sizes}
+errors = {m: gradient_error(m, 200, seed=ERROR_SEED) for m in sizes}
 slope = on.lesson.loglog_slope(sizes, [errors[m] for m in sizes])
 """,
-            "def one_epoch(": """
-data = on.data.TwoGaussians(n=2, separation=3.0).sample(2000, seed=4, device="cpu")
-
+            "def one_epoch(": GIVEN_DATA + """
 
 def one_epoch(order, seed=0):
     torch.manual_seed(seed)
@@ -95,7 +90,8 @@ def one_epoch(order, seed=0):
 
 
 loss_sorted = one_epoch(torch.argsort(data.y, stable=True))
-shuffled = torch.randperm(2000, generator=torch.Generator().manual_seed(5))
+shuffle = torch.Generator().manual_seed(SHUFFLE_SEED)
+shuffled = torch.randperm(2000, generator=shuffle)
 loss_shuffled = one_epoch(shuffled)
 """},
     },

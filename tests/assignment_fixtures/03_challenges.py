@@ -2,14 +2,14 @@
 ``01_erm.py`` for the format)."""
 
 GIVEN_W = """
-gen = torch.Generator().manual_seed(2)
-Q, _ = torch.linalg.qr(torch.randn(4, 4, generator=gen, dtype=torch.float64))
-W = Q @ torch.diag(torch.tensor([2.0, 1.0, 0.5, 0.25], dtype=torch.float64)) @ Q.T
+gen = torch.Generator().manual_seed(W_SEED)
+V, _ = torch.linalg.qr(torch.randn(4, 4, generator=gen, dtype=torch.float64))
+W = V @ torch.diag(torch.tensor([2.0, 1.0, 0.5, 0.25], dtype=torch.float64)) @ V.T
 x0 = torch.randn(4, generator=gen, dtype=torch.float64)
 """
 
 GIVEN_Q = """
-gen = torch.Generator().manual_seed(3)
+gen = torch.Generator().manual_seed(RNN_SEED)
 Q, _ = torch.linalg.qr(torch.randn(8, 8, generator=gen, dtype=torch.float64))
 h0 = torch.randn(8, generator=gen, dtype=torch.float64)
 h0 = h0 / h0.norm()
@@ -76,7 +76,7 @@ def power_iterate(W, x, steps):
     return x
 
 
-alignment = float((power_iterate(W, x0, 50) @ Q[:, 0]).abs())
+alignment = float((power_iterate(W, x0, 50) @ V[:, 0]).abs())
 """,
             "def gradient_norm(": GIVEN_Q + """
 
@@ -95,11 +95,6 @@ for rho in (0.9, 1.0, 1.1):
     },
 ]
 
-# the questions are independent: grade one submission of each kind
-SUBMISSIONS = [
-    {"name": " + ".join(s["name"] for s in group), "kind": kind,
-     "fakes": [q for s in group for q in s["fakes"]],
-     "cells": {k: v for s in group for k, v in s["cells"].items()}}
-    for kind in ("wrong", "hard-coded")
-    for group in [[s for s in SUBMISSIONS if s["kind"] == kind]]
-]
+# the questions call none of each other's functions: the test grades one
+# submission of each kind, all its fakes at once
+INDEPENDENT = True

@@ -58,7 +58,7 @@ def noise_floor(lr, steps, seed):
 
 
 for lr in [0.1, 0.01]:
-    floors[lr] = noise_floor(lr, 2000, seed=0)
+    floors[lr] = noise_floor(lr, 2000, seed=NOISE_SEED)
 """},
     },
     {
@@ -83,16 +83,11 @@ def noise_floor(lr, steps, seed):
 
 
 for lr in [0.1, 0.01]:
-    floors[lr] = noise_floor(lr, 2000, seed=0)
+    floors[lr] = noise_floor(lr, 2000, seed=NOISE_SEED)
 """},
     },
 ]
 
-# the three questions are independent: grade one submission of each kind
-SUBMISSIONS = [
-    {"name": " + ".join(s["name"] for s in group), "kind": kind,
-     "fakes": [q for s in group for q in s["fakes"]],
-     "cells": {k: v for s in group for k, v in s["cells"].items()}}
-    for kind in ("wrong", "hard-coded")
-    for group in [[s for s in SUBMISSIONS if s["kind"] == kind]]
-]
+# the questions call none of each other's functions: the test grades one
+# submission of each kind, all its fakes at once
+INDEPENDENT = True

@@ -63,7 +63,7 @@ def last_layer_std(init, depth, seed):
 
 
 for name, init in inits.items():
-    last_std[name] = last_layer_std(init, 20, seed=0)
+    last_std[name] = last_layer_std(init, 20, seed=INIT_SEED)
 """},
     },
     {
@@ -77,16 +77,11 @@ def last_layer_std(init, depth, seed):
 
 
 for name, init in inits.items():
-    last_std[name] = last_layer_std(init, 20, seed=0)
+    last_std[name] = last_layer_std(init, 20, seed=INIT_SEED)
 """},
     },
 ]
 
-# the three questions are independent: grade one submission of each kind
-SUBMISSIONS = [
-    {"name": " + ".join(s["name"] for s in group), "kind": kind,
-     "fakes": [q for s in group for q in s["fakes"]],
-     "cells": {k: v for s in group for k, v in s["cells"].items()}}
-    for kind in ("wrong", "hard-coded")
-    for group in [[s for s in SUBMISSIONS if s["kind"] == kind]]
-]
+# the questions call none of each other's functions: the test grades one
+# submission of each kind, all its fakes at once
+INDEPENDENT = True

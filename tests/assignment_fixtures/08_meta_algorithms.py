@@ -63,7 +63,7 @@ def tail_errors(steps, seed):
     return sum(0.5 * t**2 for t in tail) / len(tail), 0.5 * mean**2
 
 
-floor, averaged = tail_errors(4000, seed=0)
+floor, averaged = tail_errors(4000, seed=TAIL_SEED)
 """},
     },
     {
@@ -75,16 +75,11 @@ def tail_errors(steps, seed):
     return 0.1 / 3.8, 0.0001
 
 
-floor, averaged = tail_errors(4000, seed=0)
+floor, averaged = tail_errors(4000, seed=TAIL_SEED)
 """},
     },
 ]
 
-# the three questions are independent: grade one submission of each kind
-SUBMISSIONS = [
-    {"name": " + ".join(s["name"] for s in group), "kind": kind,
-     "fakes": [q for s in group for q in s["fakes"]],
-     "cells": {k: v for s in group for k, v in s["cells"].items()}}
-    for kind in ("wrong", "hard-coded")
-    for group in [[s for s in SUBMISSIONS if s["kind"] == kind]]
-]
+# the questions call none of each other's functions: the test grades one
+# submission of each kind, all its fakes at once
+INDEPENDENT = True
