@@ -11,13 +11,19 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import random
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import jupytext
+import nbformat
+import yaml
 
 HERE = Path(__file__).resolve().parent
 MASTERS = sorted(HERE.glob("[0-9][0-9]_*.md"))
@@ -32,31 +38,117 @@ class Built:
 
 
 def questions(master: Path) -> list[dict]:
-    """Name, points and whether it is graded by hand, for each question of ``master``."""
+    """Name, points (in all, and per test case where the master lists them) and whether it
+    is graded by hand, for each question of ``master``."""
     text = master.read_text()
     found = []
     for block in re.findall(r"# BEGIN QUESTION\n(.*?)```", text, flags=re.S):
-        name = re.search(r"^name:\s*(\S+)", block, flags=re.M).group(1)
-        points = re.search(r"^points:\s*([0-9.]+)", block, flags=re.M)
-        manual = re.search(r"^manual:\s*true", block, flags=re.M) is not None
-        found.append({"name": name, "points": float(points.group(1)) if points else 1.0,
-                      "manual": manual})
+        config = yaml.safe_load(block)
+        points = config.get("points", 1.0)
+        total = float(sum(points)) if isinstance(points, list) else float(points)
+        found.append({"name": config["name"], "points": total, "points_list": points,
+                      "manual": bool(config.get("manual", False))})
     return found
 
 
-def build_one(master: Path, out: Path, run_tests: bool = True) -> Built:
+# The environment the autograder zips install (Gradescope builds it with conda from the
+# zip's environment.yml, then pip): a Python that torch 2.13 supports, the CPU build of
+# torch pinned as in requirements.txt, and optnotes itself as a wheel carried in the zip.
+PYTHON_VERSION = "3.11"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+AUTOGRADER_SOURCE = "/autograder/source"    # where Gradescope unpacks the zip
+
+
+VARIANT = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*) = (?P<default>[^#\n]+?)"
+                     r"  # variant: (?P<choices>[^\n]+)$", flags=re.M)
+
+
+def variant_text(text: str, seed: int | None, label: str = "") -> str:
+    """The master ``text`` with each line ``NAME = default  # variant: CHOICES`` made
+    ``NAME = value``: the default without ``seed``, else a value drawn from CHOICES (a
+    Python expression, such as ``range(1, 1000)``) by a generator seeded with ``seed``,
+    ``label`` and the name. Questions and hidden tests use the names, so they follow."""
+    def draw(match):
+        value = match["default"]
+        if seed is not None:
+            choices = list(eval(match["choices"], {"range": range}))   # noqa: S307
+            value = repr(random.Random(f"{seed}:{label}:{match['name']}").choice(choices))
+        return f"{match['name']} = {value}"
+
+    return VARIANT.sub(draw, text)
+
+
+def variants(master: Path) -> dict:
+    """``{name: (default, choices)}`` of the variant lines of ``master``."""
+    return {m["name"]: (m["default"], m["choices"])
+            for m in VARIANT.finditer(master.read_text())}
+
+
+def torch_pin() -> str:
+    """The ``torch==...`` line of the repository's requirements.txt."""
+    for line in (HERE.parent / "requirements.txt").read_text().splitlines():
+        if re.match(r"torch==", line.strip()):
+            return line.strip()
+    raise RuntimeError("requirements.txt pins no torch version")
+
+
+def build_wheel(dest: Path) -> Path:
+    """A wheel of optnotes built from this checkout, in ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:   # a copy: the build leaves no build/ here
+        source = Path(tmp) / "optnotes"
+        source.mkdir()
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(HERE.parent / name, source)
+        shutil.copytree(HERE.parent / "optnotes", source / "optnotes",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                        "--no-build-isolation", "--quiet", "--wheel-dir", str(dest),
+                        str(source)], check=True, capture_output=True)
+    wheels = sorted(dest.glob("optnotes-*.whl"))
+    if len(wheels) != 1:
+        raise RuntimeError(f"found {len(wheels)} optnotes wheels in {dest}")
+    return wheels[0]
+
+
+def autograder_requirements(wheel: Path) -> list[str]:
+    """The pip requirements of the autograder environment (beside otter's own)."""
+    return [f"--extra-index-url {TORCH_CPU_INDEX}", f"{torch_pin()}+cpu",
+            f"{AUTOGRADER_SOURCE}/files/{wheel.name}"]
+
+
+def _configure(notebook: Path, wheel: Path) -> None:
+    """Add the autograder environment to the master's ASSIGNMENT CONFIG cell."""
+    nb = nbformat.read(notebook, as_version=4)
+    cell = next(c for c in nb.cells if c.source.startswith("# ASSIGNMENT CONFIG"))
+    config = yaml.safe_load(cell.source)
+    config.update(python_version=PYTHON_VERSION, requirements=autograder_requirements(wheel),
+                  autograder_files=[wheel.name])
+    cell.source = "# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)
+    nbformat.write(nb, notebook)
+
+
+def build_one(master: Path, out: Path, run_tests: bool = True, wheel: Path | None = None,
+              seed: int | None = None) -> Built:
     """``otter assign`` on one master. With ``run_tests`` otter runs the reference
-    solution against every test first and fails if any does not pass."""
+    solution against every test first and fails if any does not pass. The zip carries
+    ``wheel`` (built from this checkout if not given). ``seed`` builds a variant (see
+    :func:`variant_text`)."""
     from otter.assign import main as assign
 
     name = master.stem
-    dest = out / name
+    dest = (out / name).resolve()
     shutil.rmtree(dest, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
+        if wheel is None:
+            wheel = build_wheel(Path(tmp) / "wheel")
+        shutil.copy(wheel, tmp)
         notebook = Path(tmp) / f"{name}.ipynb"
-        jupytext.write(jupytext.read(master), notebook)
+        jupytext.write(jupytext.reads(variant_text(master.read_text(), seed, master.stem),
+                                      fmt="md:myst"), notebook)
+        _configure(notebook, wheel)
         quiet = io.StringIO()
-        with contextlib.redirect_stdout(quiet):
+        with contextlib.redirect_stdout(quiet), contextlib.chdir(tmp):
             assign(str(notebook), str(dest), no_pdfs=True, no_run_tests=not run_tests)
     zips = sorted((dest / "autograder").glob("*.zip"))
     if len(zips) != 1:
@@ -65,26 +157,162 @@ def build_one(master: Path, out: Path, run_tests: bool = True) -> Built:
                  dest / "autograder" / f"{name}.ipynb")
 
 
-def build(out: Path, run_tests: bool = True, names=None) -> list[Built]:
+def build(out: Path, run_tests: bool = True, names=None, seed: int | None = None) -> list[Built]:
     out.mkdir(parents=True, exist_ok=True)
     masters = [m for m in MASTERS if not names or m.stem in names]
-    return [build_one(m, out, run_tests) for m in masters]
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = build_wheel(Path(tmp))
+        return [build_one(m, out, run_tests, wheel, seed) for m in masters]
 
 
-def grade(folder: Path, autograder: Path, report: Path | None = None) -> list[dict]:
-    """Grade every ``.ipynb`` in ``folder`` with ``autograder``; rows of scores (and a CSV
-    at ``report`` if given)."""
+def master_of(autograder: Path) -> Path | None:
+    """The master an autograder zip was built from (by the name otter gives the zip)."""
+    name = autograder.name.split("-autograder")[0]
+    return next((m for m in MASTERS if m.stem == name), None)
+
+
+def _notebooks(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and not p.name.startswith("._"))
+
+
+def _unzip_all(folder: Path) -> None:
+    """Unpack every zip under ``folder`` (zips inside zips too) beside itself."""
+    while True:
+        zips = [z for z in folder.rglob("*.zip") if not z.with_suffix("").is_dir()]
+        if not zips:
+            return
+        for z in zips:
+            target = z.with_suffix("")
+            target.mkdir()
+            with zipfile.ZipFile(z) as archive:
+                for member in archive.namelist():
+                    dest = (target / member).resolve()
+                    if not str(dest).startswith(str(target.resolve())):
+                        raise ValueError(f"{z} holds a path outside it: {member}")
+                archive.extractall(target)
+
+
+def submissions(source: Path, work: Path, assignment: str | None = None) -> dict:
+    """``{student: notebook}`` for the downloads of a course platform: ``source`` is a
+    folder or a zip holding one notebook, one folder or one zip per student (nested to
+    any depth; an otter export zip is a student's zip). A student with several
+    notebooks is graded on the one named after ``assignment``, else on the newest."""
+    work.mkdir(parents=True, exist_ok=True)
+    root = work / "submissions"
+    if source.is_file():
+        with zipfile.ZipFile(source) as archive:
+            archive.extractall(root)
+    else:
+        shutil.copytree(source, root)
+    _unzip_all(root)
+    entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(entries) == 1 and entries[0].is_dir() and len(_notebooks(entries[0])) > 1:
+        entries = [p for p in entries[0].iterdir() if not p.name.startswith(".")]
+    found = {}
+    for entry in sorted(entries):
+        if entry.suffix == ".zip" and entry.with_suffix("").is_dir():
+            continue                         # graded through its unpacked folder
+        student = entry.stem if entry.is_file() else entry.name
+        notebooks = [entry] if entry.suffix == ".ipynb" else (
+            _notebooks(entry) if entry.is_dir() else [])
+        if not notebooks:
+            continue
+        named = [n for n in notebooks if assignment and n.stem.startswith(assignment)]
+        pick = (named or notebooks)
+        found[student] = max(pick, key=lambda n: n.stat().st_mtime) if len(pick) > 1 else pick[0]
+    return found
+
+
+def written_answers(notebook: Path) -> nbformat.NotebookNode:
+    """The cells of the hand-graded questions of a student notebook: those between
+    otter's ``<!-- BEGIN QUESTION -->`` and ``<!-- END QUESTION -->`` markers."""
+    nb = nbformat.read(notebook, as_version=4)
+    keep, inside = [], False
+    for cell in nb.cells:
+        if "<!-- BEGIN QUESTION -->" in cell.source:
+            inside = True
+        if inside:
+            keep.append(cell)
+        if "<!-- END QUESTION -->" in cell.source:
+            inside = False
+    out = nbformat.v4.new_notebook(cells=keep, metadata=nb.metadata)
+    return out
+
+
+def to_html(nb: nbformat.NotebookNode, title: str) -> str:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
+    nb = nbformat.from_dict(nb)
+    nb.metadata["title"] = title
+    html, _ = exporter.from_notebook_node(nb)
+    return html
+
+
+def html_to_pdf(html: Path, pdf: Path) -> Path:
+    """Print ``html`` to ``pdf`` with headless chromium (Debian's ``chromium``)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        raise RuntimeError("chromium is needed for PDFs: apt-get install chromium")
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    return pdf
+
+
+def written_pdfs(built: Built) -> list[Path]:
+    """PDFs of the hand-graded questions of a built assignment, for manual grading on
+    Gradescope or on paper: the questions as students see them
+    (``student/NN_name-written.pdf``) and, with the model answers and rubrics,
+    ``autograder/NN_name-written-solutions.pdf`` (keep that one private)."""
+    made = []
+    for notebook, suffix, title in ((built.student, "written", "written questions"),
+                                    (built.solution, "written-solutions",
+                                     "written questions: model answers and rubrics")):
+        page = notebook.with_name(f"{built.name}-{suffix}.html")
+        page.write_text(to_html(written_answers(notebook), f"{built.name}: {title}"))
+        made.append(html_to_pdf(page, page.with_suffix(".pdf")))
+        page.unlink()
+    return made
+
+
+def grade(source: Path, autograder: Path, report: Path | None = None,
+          written: Path | None = None, pdf: bool = False) -> list[dict]:
+    """Grade every student's notebook in ``source`` (see :func:`submissions`) with
+    ``autograder``. One row per student: a column per question (the hand-graded ones
+    empty, to fill in), ``autograded`` (their sum), ``total`` (autograded plus the
+    hand-graded columns once filled) and ``possible``. Writes the rows as a CSV at
+    ``report``, and each student's written answers as HTML (and PDF) in ``written``."""
     from otter.api import grade_submission
 
+    master = master_of(autograder)
+    manual = [q for q in questions(master) if q["manual"]] if master else []
+    assignment = master.stem if master else None
     rows = []
-    for notebook in sorted(folder.glob("*.ipynb")):
-        result = grade_submission(str(notebook), str(autograder), quiet=True)
-        row = {"submission": notebook.name, "total": result.total, "possible": result.possible}
-        row.update({q: r.score for q, r in result.results.items()})
-        rows.append(row)
+    with tempfile.TemporaryDirectory() as tmp:
+        for student, notebook in submissions(source, Path(tmp), assignment).items():
+            result = grade_submission(str(notebook), str(autograder), quiet=True)
+            row = {"student": student, "submission": notebook.name}
+            row.update({q: r.score for q, r in result.results.items()})
+            row.update({_manual_column(q): "" for q in manual})
+            row.update(autograded=result.total, total=result.total,
+                       possible=result.possible + sum(q["points"] for q in manual))
+            rows.append(row)
+            if written is not None:
+                written.mkdir(parents=True, exist_ok=True)
+                page = written / f"{student}.html"
+                page.write_text(to_html(written_answers(notebook),
+                                        f"{student}: written answers"))
+                if pdf:
+                    html_to_pdf(page, page.with_suffix(".pdf"))
     if report is not None and rows:
         with open(report, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
     return rows
+
+
+def _manual_column(q: dict) -> str:
+    return f"{q['name']} (manual, {q['points']:g} points)"

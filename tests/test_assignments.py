@@ -1,21 +1,32 @@
 """The instructor assignments (otter-grader masters in ``assignments/``).
 
 Every master is built with ``otter assign``. Each reference solution must get full
-marks from the autograder, each unanswered student notebook must get less than full
-marks on every autograded question, and the student notebooks must hold neither the
-hidden tests nor the solutions. ``otter assign`` itself refuses a master whose reference
-solution fails its tests (checked once below; ``assignments/build.py`` runs that check on
-every build by default, so the session fixture skips it to grade each solution once).
+marks from the autograder; an unanswered student notebook must get zero autograded
+points, every test case failing; the wrong and hard-coded submissions kept in
+``tests/assignment_fixtures/`` (one file per master, required) must score less than full
+marks on each question they fake and full marks on the others; and the student
+notebooks must hold neither the hidden tests nor the solutions. ``otter assign`` itself
+refuses a master whose reference solution fails its tests (checked once below;
+``assignments/build.py`` runs that check on every build by default, so the session
+fixture skips it to grade each solution once).
 """
 
 from __future__ import annotations
 
+import csv
+import json
+import os
 import re
+import runpy
+import shutil
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "assignments"))
@@ -23,6 +34,7 @@ import otter_tools  # noqa: E402
 
 MASTERS = otter_tools.MASTERS
 IDS = [m.stem for m in MASTERS]
+FIXTURES = ROOT / "tests" / "assignment_fixtures"
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +43,15 @@ def built(tmp_path_factory):
     return {b.name: b for b in otter_tools.build(out, run_tests=False)}
 
 
-def grades(notebook: Path, autograder: Path) -> dict:
+def grade_results(notebook: Path, autograder: Path) -> dict:
     from otter.api import grade_submission
 
-    result = grade_submission(str(notebook), str(autograder), quiet=True)
-    return {name: (r.score, r.possible) for name, r in result.results.items()}
+    return grade_submission(str(notebook), str(autograder), quiet=True).results
+
+
+def grades(notebook: Path, autograder: Path) -> dict:
+    results = grade_results(notebook, autograder)
+    return {name: (r.score, r.possible) for name, r in results.items()}
 
 
 def autograded(master: Path) -> list[str]:
@@ -67,12 +83,79 @@ def test_reference_solution_gets_full_marks(master, built):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
-def test_unanswered_student_notebook_fails_every_question(master, built):
+def test_unanswered_student_notebook_gets_zero_autograded_points(master, built):
     b = built[master.stem]
-    scores = grades(b.student, b.autograder)
+    results = grade_results(b.student, b.autograder)
     for name in autograded(master):
-        score, possible = scores[name]
-        assert score < possible, f"{name}: a blank answer scores {score}/{possible}"
+        passed = [i for i, tcr in enumerate(results[name].test_case_results) if tcr.passed]
+        assert results[name].test_case_results, f"{name}: no test cases"
+        assert not passed, f"{name}: a blank answer passes test cases {passed}"
+        assert results[name].score == 0
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_public_tests_carry_at_most_a_small_share_of_the_points(master):
+    """Public tests are hints: passing them with a wrong answer earns little."""
+    text = master.read_text()
+    for q in otter_tools.questions(master):
+        if q["manual"]:
+            continue
+        assert isinstance(q["points_list"], list), f"{q['name']}: give points per test case"
+        start = text.index(f"name: {q['name']}\n")
+        block = text[start:text.index("# END TESTS", start)]
+        cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", block, flags=re.S)
+        tests = cells[-len(q["points_list"]):]
+        public = sum(p for p, c in zip(q["points_list"], tests)
+                     if not c.startswith("# HIDDEN"))
+        assert public <= 0.2 * q["points"], f"{q['name']}: public tests are worth {public}"
+
+
+def fakes(master: Path) -> list[dict]:
+    path = FIXTURES / f"{master.stem}.py"
+    assert path.exists(), f"no wrong or hard-coded submissions for {master.stem} in {path}"
+    fixture = runpy.run_path(str(path))
+    subs = fixture["SUBMISSIONS"]
+    if not fixture.get("INDEPENDENT"):
+        return subs
+    return [{"name": " + ".join(s["name"] for s in group), "kind": kind,
+             "fakes": [q for s in group for q in s["fakes"]],
+             "cells": {k: v for s in group for k, v in s["cells"].items()}}
+            for kind in ("wrong", "hard-coded")
+            for group in [[s for s in subs if s["kind"] == kind]]]
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_every_autograded_question_has_wrong_and_hard_coded_fakes(master):
+    for kind in ("wrong", "hard-coded"):
+        faked = {q for s in fakes(master) if s["kind"] == kind for q in s["fakes"]}
+        missing = set(autograded(master)) - faked
+        assert not missing, f"no {kind} submission for {sorted(missing)}"
+
+
+def substitute(solution: Path, cells: dict, dest: Path) -> Path:
+    """The reference solution with each cell that contains a key replaced by its value."""
+    nb = nbformat.read(solution, as_version=4)
+    for marker, source in cells.items():
+        hits = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
+        assert len(hits) == 1, f"{len(hits)} cells contain {marker!r}"
+        hits[0].source = source
+    nbformat.write(nb, dest)
+    return dest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_wrong_and_hard_coded_submissions_lose_points(master, built, tmp_path):
+    b = built[master.stem]
+    for i, sub in enumerate(fakes(master)):
+        notebook = substitute(b.solution, sub["cells"], tmp_path / f"{master.stem}_{i}.ipynb")
+        scores = grades(notebook, b.autograder)
+        for name in autograded(master):
+            score, possible = scores[name]
+            if name in sub["fakes"]:
+                assert score < possible, f"{sub['name']}: {name} scores {score}/{possible}"
+            elif name not in sub.get("uses_faked", ()):
+                assert score == possible, f"{sub['name']} breaks {name}: {score}/{possible}"
 
 
 def _hidden_tests_and_solutions(master: Path) -> list[str]:
@@ -91,7 +174,24 @@ def _hidden_tests_and_solutions(master: Path) -> list[str]:
                 inside = False
             elif inside:
                 lines.append(line)
-    return [l.strip() for l in lines if len(l.strip()) > 25 and not l.strip().startswith("#")]
+    public = _public_text(master)
+    return [l.strip() for l in lines if len(l.strip()) > 25 and not l.strip().startswith("#")
+            and l.strip() not in public]
+
+
+def _public_text(master: Path) -> str:
+    """What the master shows students: its prose and its given code, without hidden test
+    cells and solutions (a line of a hidden test that the question itself states, such
+    as the seeding it asks for, is no leak)."""
+    text = re.sub(r"```\{code-cell\} ipython3\n# HIDDEN\n.*?```", "", master.read_text(),
+                  flags=re.S)
+    # model answers (solution blocks of raw cells around markdown only) ...
+    text = re.sub(r"\{raw-cell\}\n# BEGIN SOLUTION\n```\n.*?```\{raw-cell\}\n# END SOLUTION",
+                  lambda m: m.group(0) if "{code-cell}" in m.group(0) else "", text,
+                  flags=re.S)
+    # ... and the solutions inside code cells, whose other lines students see
+    return re.sub(r"(?<!\{raw-cell\}\n)# BEGIN SOLUTION\n.*?# END SOLUTION", "", text,
+                  flags=re.S)
 
 
 @pytest.mark.slow
@@ -117,3 +217,200 @@ def test_otter_assign_rejects_a_wrong_reference_solution(tmp_path):
     copy.write_text(broken)
     with pytest.raises(Exception):
         otter_tools.build_one(copy, tmp_path / "out", run_tests=True)
+
+
+def zip_environment(autograder: Path) -> dict:
+    with zipfile.ZipFile(autograder) as z:
+        return yaml.safe_load(z.read("environment.yml"))
+
+
+@pytest.mark.slow
+def test_every_zip_ships_the_same_environment_with_torch_and_optnotes(built):
+    envs = [zip_environment(b.autograder) for b in built.values()]
+    assert all(env == envs[0] for env in envs)
+    pip = next(d["pip"] for d in envs[0]["dependencies"] if isinstance(d, dict))
+    assert f"{otter_tools.torch_pin()}+cpu" in pip
+    wheel = [line for line in pip if line.endswith(".whl")]
+    assert len(wheel) == 1 and "/optnotes-" in wheel[0]
+    for b in built.values():
+        with zipfile.ZipFile(b.autograder) as z:
+            assert wheel[0].replace(otter_tools.AUTOGRADER_SOURCE + "/", "") in z.namelist()
+        assert not list(b.student.parent.glob("*.whl"))
+
+
+@pytest.mark.slow
+def test_zip_grades_the_reference_solution_in_a_fresh_environment(built, tmp_path):
+    """As Gradescope does: unpack the zip into an empty folder, install the environment
+    its environment.yml describes (the Python it names, then its pip requirements) into
+    a fresh virtual environment, and grade the reference solution there. The one line
+    left out is the extra index of CPU builds of torch, which this machine cannot reach:
+    the same torch==2.13.0+cpu comes from its local wheels. One assignment (the one
+    that also needs scipy) is graded: every zip ships the same environment (above)."""
+    b = built["06_second_order"]
+    source = tmp_path / "source"
+    source.mkdir()
+    with zipfile.ZipFile(b.autograder) as z:
+        z.extractall(source)
+    env = yaml.safe_load((source / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    version = next(d.split("=", 1)[1] for d in conda if d.startswith("python="))
+    python = shutil.which(f"python{version}")
+    assert python, f"no python{version} on this machine"
+    requirements = [line.replace(otter_tools.AUTOGRADER_SOURCE, str(source)) for line in pip
+                    if not line.startswith("--extra-index-url")]
+    requirements += [d for d in conda if not d.startswith(("python=", "pip"))]
+    (tmp_path / "requirements.txt").write_text("\n".join(requirements) + "\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV",
+                                                                         "JUPYTER"))}
+    venv = tmp_path / "venv"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True, env=clean)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                    "-r", str(tmp_path / "requirements.txt")],
+                   check=True, env=clean, cwd=tmp_path, capture_output=True)
+    out = tmp_path / "results"
+    out.mkdir()
+    clean["HOME"] = str(tmp_path)     # no Jupyter kernels of the user's
+    run = subprocess.run([str(venv / "bin" / "python"), "-m", "otter", "run", "-a",
+                          str(b.autograder), "-o", str(out), str(b.solution)],
+                         env=clean, cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    tests = {t["name"]: t for t in json.loads((out / "results.json").read_text())["tests"]}
+    for name in autograded(MASTERS[IDS.index("06_second_order")]):
+        assert tests[name]["max_score"] > 0
+        assert tests[name]["score"] == tests[name]["max_score"], tests[name]
+
+
+def test_build_rejects_an_unknown_assignment(capsys):
+    sys.path.insert(0, str(ROOT / "assignments"))
+    import build
+
+    assert build.main(["04_first_order", "99_nonsense"]) != 0
+    err = capsys.readouterr().err
+    assert "99_nonsense" in err and all(m.stem in err for m in MASTERS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_student_notebook_ends_with_the_export_cell(master, built):
+    nb = nbformat.read(built[master.stem].student, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "grader.export(" in code[-1].source
+    assert "Rubric (" not in "\n".join(c.source for c in nb.cells)
+
+
+@pytest.mark.slow
+def test_grade_a_class_download(built, tmp_path):
+    """A platform's download: a folder per student, a zip per student (one made by the
+    notebook's own export cell), a bare notebook, the whole class zipped again; rows
+    named by student, a manual column per written question, the written answers
+    readable as HTML and PDF."""
+    import zipfile as zf
+
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(ROOT / "assignments"))
+    import grade as grade_cli
+
+    b = built["01_erm"]
+    master = MASTERS[IDS.index("01_erm")]
+    cls = tmp_path / "class"
+    (cls / "alice" / "attempt").mkdir(parents=True)
+    shutil.copy(b.solution, cls / "alice" / "attempt" / "01_erm.ipynb")
+    shutil.copy(b.student, cls / "carol.ipynb")
+    # bob runs the export cell of an unanswered notebook: otter's submission zip
+    bob = tmp_path / "bob"
+    bob.mkdir()
+    nb = nbformat.read(b.student, as_version=4)
+    nb.cells = [nb.cells[0], [c for c in nb.cells if c.cell_type == "code"][-1]]
+    assert "otter.Notebook(" in nb.cells[0].source
+    nbformat.write(nb, bob / "01_erm.ipynb")
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(bob)}}).execute()
+    exported = list(bob.glob("01_erm_*.zip"))
+    assert len(exported) == 1
+    shutil.copy(exported[0], cls / "bob.zip")
+    whole = tmp_path / "download.zip"
+    with zf.ZipFile(whole, "w") as z:
+        for path in cls.rglob("*"):
+            z.write(path, Path("class") / path.relative_to(cls))
+    report, written = tmp_path / "scores.csv", tmp_path / "written"
+    rows = otter_tools.grade(whole, b.autograder, report, written, pdf=True)
+    by = {r["student"]: r for r in rows}
+    assert set(by) == {"alice", "bob", "carol"}
+    manual = [q for q in otter_tools.questions(master) if q["manual"]]
+    auto = sum(q["points"] for q in otter_tools.questions(master) if not q["manual"])
+    assert by["alice"]["autograded"] == auto and by["carol"]["autograded"] == 0
+    assert by["bob"]["autograded"] == 0
+    with open(report, newline="") as f:
+        header = next(csv.reader(f))
+    for q in manual:
+        column = f"{q['name']} (manual, {q['points']:g} points)"
+        assert column in header and by["alice"][column] == ""
+    assert header[-3:] == ["autograded", "total", "possible"]
+    html = (written / "alice.html").read_text()
+    assert "graded by hand" in html and "memorizing" in html
+    assert (written / "alice.pdf").read_bytes().startswith(b"%PDF")
+    # the instructor fills in the manual column; --totals adds it
+    with open(report, newline="") as f:
+        filled = list(csv.DictReader(f))
+    for row in filled:
+        row[column] = "1.5"
+    with open(report, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(filled)
+    again = {r["student"]: r for r in grade_cli.totals(report)}
+    assert float(again["alice"]["total"]) == auto + 1.5
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_each_written_question_has_a_rubric_beside_its_model_answer(master):
+    text = master.read_text()
+    for q in otter_tools.questions(master):
+        if not q["manual"]:
+            continue
+        start = text.index(f"name: {q['name']}\n")
+        end = text.index("# END QUESTION", start)
+        solution = text[text.index("# BEGIN SOLUTION", start, end):end]
+        rubric = re.search(r"\*\*Rubric \(([0-9.]+) points?\)\.\*\*\n(.*?)\n\n", solution,
+                           flags=re.S)
+        assert rubric, f"{q['name']}: no rubric in the solution block"
+        items = re.findall(r"^- ([0-9.]+) points?:", rubric.group(2), flags=re.M)
+        assert float(rubric.group(1)) == q["points"] == sum(map(float, items)), q["name"]
+
+
+# masters whose questions draw no random numbers, and so have no variants
+NO_VARIANTS = {"06_second_order": "Rosenbrock and quadratics from their usual starts"}
+VARIANT_SEEDS = (11, 12)
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_variants_draw_the_numbers_questions_and_hidden_tests_use(master):
+    found = otter_tools.variants(master)
+    if master.stem in NO_VARIANTS:
+        assert not found
+        return
+    assert found, f"{master.stem}: no variant lines (NAME = default  # variant: choices)"
+    text = master.read_text()
+    for name, (default, _) in found.items():
+        assert text.count(name) >= 2, f"{name} is defined but not used"
+        plain = otter_tools.variant_text(text, None)
+        assert f"\n{name} = {default}\n" in plain and "# variant:" not in plain
+    drawn = [otter_tools.variant_text(text, s, master.stem) for s in VARIANT_SEEDS]
+    assert drawn[0] != drawn[1] != otter_tools.variant_text(text, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", ["01_erm", "02_minibatches"])
+def test_reference_solution_gets_full_marks_on_variants(stem, tmp_path):
+    master = MASTERS[IDS.index(stem)]
+    names = otter_tools.variants(master)
+    for seed in VARIANT_SEEDS:
+        b = otter_tools.build_one(master, tmp_path / str(seed), run_tests=False, seed=seed)
+        student = "\n".join(c.source for c in nbformat.read(b.student, as_version=4).cells)
+        shown = {n: re.search(rf"^{n} = (.*)$", student, flags=re.M).group(1) for n in names}
+        assert shown != {n: d for n, (d, _) in names.items()}, shown
+        scores = grades(b.solution, b.autograder)
+        for name in autograded(master):
+            score, possible = scores[name]
+            assert possible > 0 and score == possible, f"seed {seed}, {name}: {score}/{possible}"
