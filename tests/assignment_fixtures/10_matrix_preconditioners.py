@@ -68,12 +68,37 @@ saving = measured["adam"] / measured["adafactor"]
 """},
     },
     {
+        "name": "Shampoo with inverse square roots (the exponent of full-matrix AdaGrad)",
+        "kind": "wrong",
+        "fakes": ["q3_shampoo_step"],
+        "cells": {"def shampoo_step(": """
+def shampoo_step(W, G, L, R, lr, eps):
+    def inverse_root(A):
+        evals, Q = torch.linalg.eigh(A)
+        return (Q * evals.clamp(min=eps) ** -0.5) @ Q.T
+
+    L = L + G @ G.T
+    R = R + G.T @ G
+    return W - lr * inverse_root(L) @ G @ inverse_root(R), L, R
+"""},
+    },
+    {
+        "name": "the public example's step, the identity, typed in",
+        "kind": "hard-coded",
+        "fakes": ["q3_shampoo_step"],
+        "cells": {"def shampoo_step(": """
+def shampoo_step(W, G, L, R, lr, eps):
+    step = torch.eye(*W.shape, dtype=W.dtype)
+    return W - lr * step, L + G @ G.T, R + G.T @ G
+"""},
+    },
+    {
         "name": "Shampoo without the damping argument; excess not made relative",
         "kind": "wrong",
-        "fakes": ["q3_kronecker"],
+        "fakes": ["q4_kronecker"],
         "cells": {"def excess_curve(": """
 def excess_curve(name, seed, steps):
-    problem = pc.kronecker_regression(n=6, kappa=3.0, seed=seed)
+    problem = pc.kronecker_regression(n=6, kappa=5.0, seed=seed)
     W = problem.start.clone().requires_grad_(True)
     if name == "sgd":
         opt = torch.optim.SGD([W], lr=1.5)
@@ -97,7 +122,7 @@ results = {name: [excess_curve(name, s, 100)[-1] for s in seeds]
     {
         "name": "one problem's result copied to all four; a curve of the right length",
         "kind": "hard-coded",
-        "fakes": ["q3_kronecker"],
+        "fakes": ["q4_kronecker"],
         "cells": {"def excess_curve(": """
 def excess_curve(name, seed, steps):
     rate = 0.9 if name == "sgd" else 0.8
