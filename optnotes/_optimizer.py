@@ -92,6 +92,32 @@ def _check_param_state(name: str, index: int, state: dict, spec: dict) -> None:
                 f"{_describe(state[key])}, expected shape {tuple(shape)} and dtype {dtype}")
 
 
+def _add_scaled_(xs: list, ys: list, scale, temporary: bool = False) -> None:
+    """xs ← xs + scale·ys, for a float ``scale`` or a scalar tensor (from a tensor ``lr``).
+
+    A tensor passed as ``alpha=`` is read on the host (``.item()``): a sync on CUDA, and
+    under ``torch.compile`` without ``fullgraph=True`` a graph break that sends the whole
+    step back to eager. So a tensor multiplies ``ys`` instead (in place where ``ys`` is a
+    ``temporary``)."""
+    if not isinstance(scale, torch.Tensor):
+        torch._foreach_add_(xs, ys, alpha=scale)
+    elif temporary:
+        torch._foreach_mul_(ys, scale)
+        torch._foreach_add_(xs, ys)
+    else:
+        torch._foreach_add_(xs, torch._foreach_mul(ys, scale))
+
+
+def _fold_scale(den: list, scale):
+    """The ``value=`` for ``_foreach_addcdiv_(x, a, den, value=scale)``: ``scale`` itself
+    when it is a float; for a scalar tensor, ``den`` (a temporary) is divided by it in place
+    and the value is 1 (see :func:`_add_scaled_` for why)."""
+    if not isinstance(scale, torch.Tensor):
+        return scale
+    torch._foreach_div_(den, scale)
+    return 1.0
+
+
 class Optimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` that checks every param group and every state it is given.
 
