@@ -777,3 +777,16 @@ def test_newton_cg_with_a_nan_loss_returns_it_without_a_key_error():
     x0 = torch.tensor([0.3, -0.2], dtype=torch.float64)
     x, opt, calls = run(NewtonCG, lambda x: (x**2).sum() * float("nan"), x0, steps=2)
     assert torch.equal(x, x0) and calls == 2 and state(opt)["n_iter"] == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("cls", [Newton, SaddleFreeNewton])
+def test_dense_newton_in_half_precision_on_cuda(cls, dtype, cuda):
+    A = torch.tensor([[3.0, 1.0], [1.0, 2.0]])
+    b = torch.tensor([1.0, -1.0])
+    x, _, _ = run(lambda p: cls(p, damping=0.0, max_iter=1),
+                  lambda x: 0.5 * x @ A.to(x) @ x - b.to(x) @ x,
+                  torch.zeros(2), device=cuda, dtype=dtype)
+    assert x.dtype == dtype and x.device.type == "cuda"
+    torch.testing.assert_close(x.cpu(), torch.linalg.solve(A, b).to(dtype))
