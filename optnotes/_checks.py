@@ -42,9 +42,12 @@ def learning_rate(name: str, value):
     that a scheduler can ``fill_`` it and a compiled step reads it without recompiling)."""
     if not isinstance(value, torch.Tensor):
         return nonnegative(name, value)
-    if value.numel() != 1 or not value.is_floating_point():
-        raise TypeError(f"{name} as a tensor must have one floating-point element, got a "
-                        f"{value.dtype} tensor of shape {tuple(value.shape)}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} as a tensor must be floating-point, got a {value.dtype} "
+                        f"tensor of shape {tuple(value.shape)}")
+    if value.numel() != 1:  # a ValueError, as in torch.optim
+        raise ValueError(f"{name} as a tensor must have one element, got a {value.dtype} "
+                         f"tensor of shape {tuple(value.shape)}")
     if value.requires_grad:
         raise ValueError(f"{name} as a tensor must not require grad, got {value!r}")
     nonnegative(name, value.item())  # construction time only: no sync in the step

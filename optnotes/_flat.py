@@ -31,6 +31,8 @@ of a flat vector with ``torch.func``.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import warnings
 from typing import Callable, NamedTuple
 
@@ -40,6 +42,20 @@ from torch.overrides import TorchFunctionMode
 from . import _checks
 from ._optimizer import Optimizer
 from .line_search import strong_wolfe
+
+
+def _spec_of(value) -> tuple[tuple[int, ...], torch.dtype]:
+    """``(shape, dtype)`` of a state value: a tensor's own, ``()`` for a Python number,
+    ``(n,)`` for a list of n numbers."""
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape), value.dtype
+    if isinstance(value, bool):
+        return (), torch.bool
+    if isinstance(value, int):
+        return (), torch.int64
+    if isinstance(value, float):
+        return (), torch.float64
+    return (len(value),), torch.float64
 
 
 class Evaluation(NamedTuple):
@@ -104,7 +120,7 @@ class FlatOptimizer(Optimizer):
         return group["max_eval"] or max(group["max_iter"] * 5 // 4, 25)
 
     def check_group(self, group: dict) -> None:
-        group["lr"] = _checks.nonnegative("lr", group["lr"])
+        group["lr"] = _checks.learning_rate("lr", group["lr"])
         group["max_iter"] = _checks.positive_int("max_iter", group["max_iter"])
         if group["max_eval"] is not None:
             group["max_eval"] = _checks.positive_int("max_eval", group["max_eval"])
@@ -129,10 +145,15 @@ class FlatOptimizer(Optimizer):
                     f"{key}={first[key]!r} in the first")
 
     def _group(self) -> dict:
-        """The hyperparameters (those of the first group, after checking the others agree)."""
+        """The hyperparameters (those of the first group, after checking the others agree),
+        with a tensor ``lr`` read as a number (once per ``step()``; the closure-based methods
+        read the loss on the host anyway)."""
         for group in self.param_groups[1:]:
             self._same_as_first(group)
-        return self.param_groups[0]
+        first = self.param_groups[0]
+        if isinstance(first["lr"], torch.Tensor):
+            return {**first, "lr": float(first["lr"])}
+        return first
 
     def _check_closure(self, closure) -> None:
         if not callable(closure):
@@ -165,15 +186,39 @@ class FlatOptimizer(Optimizer):
         return [p for group in self.param_groups for p in group["params"]]
 
     def _state(self) -> dict:
-        """The optimizer's state, kept on the first parameter (as ``torch.optim.LBFGS`` does)."""
-        state = self.state[self._params()[0]]
-        for key in ("func_evals", "n_iter"):
-            state.setdefault(key, 0)
+        """The optimizer's state, kept on the first parameter (as ``torch.optim.LBFGS`` does),
+        made whole by :meth:`_fresh_state` at the first step."""
+        params = self._params()
+        state = self.state[params[0]]
+        if not state:
+            n = sum(p.numel() for p in params)
+            dtype = functools.reduce(torch.promote_types, [p.dtype for p in params])
+            like = torch.empty(0, dtype=dtype, device=params[0].device)
+            state.update(self._fresh_state(self.param_groups[0], n, like))
         return state
+
+    def _fresh_state(self, group: dict, n: int, like: torch.Tensor) -> dict:
+        """The state a run starts with, for a flat vector of ``n`` numbers typed and placed
+        like ``like``: the counts of closure calls and iterations. Subclasses add theirs (a
+        number not known yet is NaN), so a stepped optimizer always holds every key."""
+        return {"func_evals": 0, "n_iter": 0}
+
+    def _state_spec(self, p: torch.Tensor, group: dict) -> dict:
+        """The whole state lives on the first parameter: the keys of :meth:`_fresh_state`
+        (vectors of the flat length, a Python number as a scalar); the others have none."""
+        params = self._params()
+        if p is not params[0]:
+            return {}
+        like = torch.empty(0, dtype=p.dtype, device="meta")
+        fresh = self._fresh_state(group, sum(q.numel() for q in params), like)
+        return {key: _spec_of(value) for key, value in fresh.items()}
 
     @staticmethod
     def _flat(tensors: list, like: list) -> torch.Tensor:
-        """The tensors concatenated into one vector; ``None`` counts as zeros shaped like ``like``."""
+        """The tensors concatenated into one vector; ``None`` counts as zeros shaped like
+        ``like``, and a sparse gradient (``nn.Embedding(sparse=True)``) is made dense, as
+        ``torch.optim.LBFGS`` does."""
+        tensors = [t.to_dense() if t is not None and t.is_sparse else t for t in tensors]
         if len(tensors) == 1 and tensors[0] is not None:  # one tensor: a flat copy
             return (tensors[0] if tensors[0].dim() == 1 else tensors[0].reshape(-1)).clone()
         return torch.cat([p.new_zeros(p.numel()) if t is None else t.reshape(-1)
@@ -269,7 +314,7 @@ class FlatOptimizer(Optimizer):
         params, state = self._params(), self._state()
         state.setdefault("hvp_evals", 0)
         self._need_graph(ev)
-        live = [(i, g) for i, g in enumerate(ev.grads) if g is not None and g.requires_grad]
+        live = self._live(ev)
 
         def hvp(v: torch.Tensor) -> torch.Tensor:
             state["hvp_evals"] += 1
@@ -285,6 +330,14 @@ class FlatOptimizer(Optimizer):
         return hvp
 
     @staticmethod
+    def _live(ev: Evaluation) -> list:
+        """``(index, gradient)`` of each gradient that depends on θ (a sparse one made dense,
+        keeping its graph)."""
+        with torch.enable_grad():
+            return [(i, g.to_dense() if g.is_sparse else g) for i, g in enumerate(ev.grads)
+                    if g is not None and g.requires_grad]
+
+    @staticmethod
     def _need_graph(ev: Evaluation) -> None:
         if ev.grads is None:
             raise RuntimeError(ev.no_graph)
@@ -295,11 +348,19 @@ class FlatOptimizer(Optimizer):
         n = sum(p.numel() for p in params)
         self._need_graph(ev)
         state["hvp_evals"] = state.get("hvp_evals", 0) + n
-        live = [(i, g) for i, g in enumerate(ev.grads) if g is not None and g.requires_grad]
+        live = self._live(ev)
         if not live:
             return params[0].new_zeros(n, n)
         eye = torch.eye(n, dtype=params[0].dtype, device=params[0].device)
         columns = eye.split([p.numel() for p in params], dim=1)
+        if any(g is not None and g.is_sparse for g in ev.grads):
+            # a sparse gradient's backward has no batched form: one product per column
+            with torch.enable_grad():
+                cols = [torch.autograd.grad([g for _, g in live], params,
+                                            [columns[i][j].view_as(g) for i, g in live],
+                                            retain_graph=True, allow_unused=True)
+                        for j in range(n)]
+            return torch.stack([self._flat(list(c), params) for c in cols])
         with torch.enable_grad():
             rows = torch.autograd.grad([g for _, g in live], params,
                                        [columns[i].reshape(n, *g.shape) for i, g in live],
@@ -348,12 +409,19 @@ class FlatOptimizer(Optimizer):
 
     @staticmethod
     def _stalled(ev: Evaluation, f_prev: float, t: float, d: torch.Tensor, group: dict) -> bool:
-        """The lack-of-progress tests of ``torch.optim.LBFGS``: a tiny step or a tiny change."""
+        """The lack-of-progress tests of ``torch.optim.LBFGS``: a tiny step or a tiny change;
+        or a loss that is not finite at the new point (a fixed step that went too far)."""
         tol = group["tolerance_change"]
         lo, hi = torch.aminmax(d)  # ‖d‖_∞ = max(−min d, max d)
-        return abs(t) * max(-lo.item(), hi.item()) <= tol or abs(ev.f - f_prev) < tol
+        return (abs(t) * max(-lo.item(), hi.item()) <= tol or abs(ev.f - f_prev) < tol
+                or not math.isfinite(ev.f))
 
     @staticmethod
     def _small(ev: Evaluation, group: dict) -> bool:
-        """The first-order optimality test ‖g‖₂ ≤ ``tolerance_grad``."""
-        return float(torch.linalg.vector_norm(ev.g)) <= group["tolerance_grad"]
+        """Nothing to do here: the first-order optimality test ‖g‖₂ ≤ ``tolerance_grad``
+        holds, or the loss or the gradient is not finite. ``step()`` then returns the loss
+        with θ where it is: a NaN loss comes back as ``torch.optim.LBFGS`` returns it, but
+        no direction, comparison or line search is computed from it."""
+        g_norm = float(torch.linalg.vector_norm(ev.g))
+        return not (math.isfinite(ev.f) and math.isfinite(g_norm)) or \
+            g_norm <= group["tolerance_grad"]

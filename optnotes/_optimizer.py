@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -47,13 +48,102 @@ def _as_real(t: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(t) if t.is_complex() else t
 
 
-class Optimizer(torch.optim.Optimizer):
-    """A ``torch.optim.Optimizer`` that checks every param group it is given.
+def _conforms(value, shape: tuple, dtype: torch.dtype) -> bool:
+    """Whether a state value has ``shape`` and ``dtype`` (a tensor), or is a Python number
+    for a shape ``()`` or a list of at most ``n`` numbers for a shape ``(n,)``."""
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape) == tuple(shape) and value.dtype == dtype
+    if isinstance(value, bool):
+        return shape == () and dtype == torch.bool
+    if isinstance(value, (int, float)):
+        return shape == () and dtype != torch.bool and (
+            dtype.is_floating_point or isinstance(value, int))
+    if isinstance(value, list):
+        return (len(shape) == 1 and len(value) <= shape[0] and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+    return False
 
-    Subclasses implement :meth:`check_group`, which validates (and may normalise the
-    types of) one group's hyperparameters. It runs for the groups made at construction
-    and for those added later with ``add_param_group``, so a bad value in a group dict
-    fails as loudly as a bad keyword argument.
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} {value!r}" if not isinstance(value, list) else \
+        f"a list of {len(value)} items"
+
+
+def _check_param_state(name: str, index: int, state: dict, spec: dict) -> None:
+    """``state`` (not empty) has exactly the keys of ``spec``, each conforming to it."""
+    expected = ", ".join(f"{k!r}: shape {tuple(s)}, {d}" for k, (s, d) in spec.items()) or \
+        "no state"
+    for key in state:
+        if key not in spec:
+            raise ValueError(
+                f"{name}.load_state_dict: the state of parameter {index} has the key {key!r}, "
+                f"which {name} does not keep (is it another optimizer's state dict?); "
+                f"expected {{{expected}}}")
+    for key, (shape, dtype) in spec.items():
+        if key not in state:
+            raise ValueError(
+                f"{name}.load_state_dict: the state of parameter {index} lacks the key "
+                f"{key!r}; expected {{{expected}}}")
+        if not _conforms(state[key], tuple(shape), dtype):
+            raise ValueError(
+                f"{name}.load_state_dict: state {key!r} of parameter {index} is "
+                f"{_describe(state[key])}, expected shape {tuple(shape)} and dtype {dtype}")
+
+
+def _add_scaled_(xs: list, ys: list, scale, temporary: bool = False) -> None:
+    """xs ← xs + scale·ys, for a float ``scale`` or a scalar tensor (from a tensor ``lr``).
+
+    A tensor passed as ``alpha=`` is read on the host (``.item()``): a sync on CUDA, and
+    under ``torch.compile`` without ``fullgraph=True`` a graph break that sends the whole
+    step back to eager. So a tensor multiplies ``ys`` instead (in place where ``ys`` is a
+    ``temporary``)."""
+    if not isinstance(scale, torch.Tensor):
+        torch._foreach_add_(xs, ys, alpha=scale)
+    elif temporary:
+        torch._foreach_mul_(ys, scale)
+        torch._foreach_add_(xs, ys)
+    else:
+        torch._foreach_add_(xs, torch._foreach_mul(ys, scale))
+
+
+def _fold_scale(den: list, scale):
+    """The ``value=`` for ``_foreach_addcdiv_(x, a, den, value=scale)``: ``scale`` itself
+    when it is a float; for a scalar tensor, ``den`` (a temporary) is divided by it in place
+    and the value is 1 (see :func:`_add_scaled_` for why)."""
+    if not isinstance(scale, torch.Tensor):
+        return scale
+    torch._foreach_div_(den, scale)
+    return 1.0
+
+
+class Optimizer(torch.optim.Optimizer):
+    """A ``torch.optim.Optimizer`` that checks every param group and every state it is given.
+
+    A subclass defines:
+
+    - :meth:`check_group`, which validates (and may normalise the types of) one group's
+      hyperparameters. It runs for the groups made at construction, for those added later
+      with ``add_param_group`` and for those of a loaded state dict, so a bad value in a
+      group dict fails as loudly as a bad keyword argument.
+    - :meth:`_initial_state`, the state a parameter starts with (name → fill value), for a
+      method whose state is shaped like its parameter; :meth:`_init_group` creates it.
+    - :meth:`_state_spec`, ``(p, group) → {key: (shape, dtype)}``: the per-parameter state
+      this optimizer keeps for parameter ``p`` of ``group``. The default derives it from
+      :meth:`_initial_state`: the step count ``"t"`` is ``((), torch.float64)``, every other
+      key ``(p.shape, p.dtype)`` (for a complex ``p``, as the state is stored). A method
+      whose state is not shaped like its parameter (the closure-based methods, factored or
+      matrix preconditioners) overrides it.
+
+    :meth:`load_state_dict` checks every parameter's loaded state against
+    :meth:`_state_spec`: it must be empty (the parameter has not been stepped) or have
+    exactly the spec's keys, each a tensor of that shape and dtype (after torch's cast of
+    floating-point state to the parameter's dtype; a plain Python number matches a
+    shape ``()``, a list of at most ``n`` numbers a shape ``(n,)``). Otherwise it raises
+    ``ValueError`` naming the key, the parameter's index and what was expected, and the
+    optimizer is left as it was. So another optimizer's state dict, or one with a key
+    removed, never loads silently.
     """
 
     #: whether the method handles complex parameters (as pairs of reals)
@@ -90,21 +180,46 @@ class Optimizer(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: dict) -> None:
         """``torch.optim.Optimizer.load_state_dict``, with every loaded group checked as the
-        constructor checks it (a hand-edited ``lr=-1`` is rejected and nothing is loaded).
-        A flag missing from an older state dict takes the constructor's value."""
+        constructor checks it (a hand-edited ``lr=-1`` is rejected and nothing is loaded)
+        and every parameter's state checked against :meth:`_state_spec` (another
+        optimizer's state, or a state with a key removed, is rejected with a ``ValueError``
+        naming the key). A flag missing from an older state dict takes the constructor's
+        value."""
         before = self.__getstate__()
         super().load_state_dict(state_dict)
         try:
             for group in self.param_groups:
                 self._fill_defaults(group)
                 self.check_group(group)
+            # torch casts a loaded count to the parameter's dtype (an older state dict has
+            # an int): back to a float64 scalar
+            for p, state in self.state.items():
+                if (self.counts_steps and isinstance(state, dict) and "t" in state
+                        and isinstance(state["t"], (torch.Tensor, int, float))):
+                    state["t"] = torch.as_tensor(state["t"], dtype=torch.float64,
+                                                 device=p.device)
+            self._check_state()
         except (TypeError, ValueError):
             self.__setstate__(before)  # a rejected state dict must leave no trace
             raise
-        # torch casts a loaded count to the parameter's dtype (an older state dict has an int)
-        for p, state in self.state.items():
-            if self.counts_steps and isinstance(state, dict) and "t" in state:
-                state["t"] = torch.as_tensor(state["t"], dtype=torch.float64, device=p.device)
+
+    def _state_spec(self, p: torch.Tensor, group: dict) -> dict:
+        """The per-parameter state this optimizer keeps for ``p`` of ``group``: key →
+        ``(shape, dtype)``. By default that of :meth:`_initial_state`: the count ``"t"`` a
+        float64 scalar, every other key shaped and typed like ``p``."""
+        return {name: ((), torch.float64) if name == "t" else (tuple(p.shape), p.dtype)
+                for name in self._initial_state(group)}
+
+    def _check_state(self) -> None:
+        """Every parameter's state is empty or exactly :meth:`_state_spec` (see the class)."""
+        index = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state:
+                    _check_param_state(type(self).__name__, index, state,
+                                       self._state_spec(p, group))
+                index += 1
 
     def _check_dtypes(self, group: dict) -> None:
         """Complex parameters are rejected by a method that cannot handle them."""
@@ -188,7 +303,11 @@ class Optimizer(torch.optim.Optimizer):
         self._opt_called = True
         initial = self._initial_state(group)
         for p in group["params"]:
-            if p.grad is None or not initial:  # plain SGD has no state
+            if p.grad is None:
+                continue
+            if p.dtype == torch.float16:
+                self._warn_eps_underflow(group)
+            if not initial:  # plain SGD has no state
                 continue
             state = self.state[p]
             for name, fill in initial.items():
@@ -199,6 +318,19 @@ class Optimizer(torch.optim.Optimizer):
                 else:
                     state[name] = torch.full_like(p, float(fill),
                                                   memory_format=torch.preserve_format)
+
+    def _warn_eps_underflow(self, group: dict) -> None:
+        """Warn (once) where the δ of a float16 group is 0 in float16 (δ ≤ 2⁻²⁵)."""
+        delta = group.get("eps")
+        if (isinstance(delta, float) and 0 < delta <= 2.0**-25
+                and not getattr(self, "_warned_eps", False)):
+            self._warned_eps = True
+            warnings.warn(
+                f"{type(self).__name__}: eps={delta!r} is 0 in float16, so where g⊙g "
+                "underflows to 0 (|g| below about 2.4e-4) the step divides by zero and the "
+                "parameters become inf or NaN (as with torch.optim); pass eps >= 6e-8 (1e-4 "
+                "is common for float16) or keep float32 parameters (torch.autocast)",
+                RuntimeWarning, stacklevel=4)
 
     def _params_with_grad(self, group: dict) -> tuple[list, list]:
         """The group's parameters that have a gradient, and those gradients."""

@@ -14,7 +14,7 @@ import torch
 from torch.optim.optimizer import required
 
 from . import _checks
-from ._optimizer import Optimizer
+from ._optimizer import Optimizer, _add_scaled_, _fold_scale
 
 
 def _betas(value) -> tuple[float, float]:
@@ -204,7 +204,8 @@ class AdaGrad(Optimizer):
             torch._foreach_addcmul_(r, g, g)  # r ← r + g⊙g
             denom = torch._foreach_sqrt(r)  # Δθ ← −ε/(δ + √r) ⊙ g
             torch._foreach_add_(denom, delta)
-            torch._foreach_addcdiv_(theta, g, denom, value=-eps)  # θ ← θ + Δθ
+            # θ ← θ + Δθ
+            torch._foreach_addcdiv_(theta, g, denom, value=_fold_scale(denom, -eps))
         return loss
 
 
@@ -324,17 +325,18 @@ class RMSProp(Optimizer):
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho)
             denom = torch._foreach_add(r, delta)  # √(δ + r)
             torch._foreach_sqrt_(denom)
+            minus_eps = _fold_scale(denom, -eps)  # (a tensor ε joins the denominator)
             if alpha == 0:
                 # θ ← θ − ε/√(δ+r)⊙g
-                torch._foreach_addcdiv_(theta, g, denom, value=-eps)
+                torch._foreach_addcdiv_(theta, g, denom, value=minus_eps)
                 continue
             v = self._state_tensors(params, "v")
             torch._foreach_mul_(v, alpha)  # v ← αv − ε/√(δ+r) ⊙ g
-            torch._foreach_addcdiv_(v, g, denom, value=-eps)
+            torch._foreach_addcdiv_(v, g, denom, value=minus_eps)
             if group["nesterov"]:
                 # θ holds the interim point φ = θ + αv:  φ ← φ + αv − ε/√(δ+r) ⊙ g
                 torch._foreach_add_(theta, v, alpha=alpha)
-                torch._foreach_addcdiv_(theta, g, denom, value=-eps)
+                torch._foreach_addcdiv_(theta, g, denom, value=minus_eps)
             else:
                 torch._foreach_add_(theta, v)  # θ ← θ + v
         return loss
@@ -426,7 +428,7 @@ class AdaDelta(Optimizer):
             torch._foreach_mul_(minus_dtheta, g)
             torch._foreach_mul_(s, rho)  # s ← ρs + (1−ρ) Δθ⊙Δθ
             torch._foreach_addcmul_(s, minus_dtheta, minus_dtheta, value=1.0 - rho)
-            torch._foreach_add_(theta, minus_dtheta, alpha=-eps)  # θ ← θ + εΔθ
+            _add_scaled_(theta, minus_dtheta, -eps, temporary=True)  # θ ← θ + εΔθ
         return loss
 
 
@@ -520,5 +522,5 @@ class Adam(Optimizer):
             # ŝ ← s/(1−ρ1^t) and θ ← θ − ε ŝ/(√r̂ + δ): the factor 1−ρ1^t joins the
             # denominator in place, which saves allocating ŝ (a pass over memory)
             torch._foreach_mul_(r_hat, _one_minus_powers(rho1, t))
-            torch._foreach_addcdiv_(theta, s, r_hat, value=-eps)
+            torch._foreach_addcdiv_(theta, s, r_hat, value=_fold_scale(r_hat, -eps))
         return loss

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from . import _checks
-from ._optimizer import Optimizer
+from ._optimizer import Optimizer, _add_scaled_
 
 
 class SGD(Optimizer):
@@ -110,15 +110,15 @@ class SGD(Optimizer):
         for group, params, theta, g in self._groups():
             eps, alpha = group["lr"], group["momentum"]
             if alpha == 0 and not group["keep_velocity"]:
-                torch._foreach_add_(theta, g, alpha=-eps)  # θ ← θ − εg
+                _add_scaled_(theta, g, -eps)  # θ ← θ − εg
                 continue
             v = self._state_tensors(params, "v")
             torch._foreach_mul_(v, alpha)  # v ← αv − εg
-            torch._foreach_add_(v, g, alpha=-eps)
+            _add_scaled_(v, g, -eps)
             if group["nesterov"]:
                 # θ holds the interim point φ = θ + αv:  φ ← φ + αv − εg
                 torch._foreach_add_(theta, v, alpha=alpha)
-                torch._foreach_add_(theta, g, alpha=-eps)
+                _add_scaled_(theta, g, -eps)
             else:
                 torch._foreach_add_(theta, v)  # θ ← θ + v
         return loss

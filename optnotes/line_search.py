@@ -25,6 +25,8 @@ def cubic_minimizer(a: float, fa: float, da: float, b: float, fb: float, db: flo
     When the cubic has no minimizer (negative discriminant) the midpoint of
     ``[lo, hi]`` is returned; when the two points coincide, that point.
     """
+    if not all(math.isfinite(v) for v in (a, fa, da, b, fb, db)):
+        return 0.5 * (lo + hi)  # a NaN or infinite trial: bisect
     if a == b:
         return min(max(a, lo), hi)
     if a > b:  # anchor the formula at the larger point
@@ -65,8 +67,11 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: flo
     ``WolfeLineSearch`` (Schmidt, 2005), which ``torch.optim.LBFGS`` also ports; its
     bracketing phase tests :math:`\phi(t) \ge \phi(t_{\text{prev}})` only from the third
     trial, and after a failed trial in the zoom phase it may make that trial the low end
-    of the interval; here both follow Nocedal & Wright. ``scipy.optimize`` uses the
-    Moré–Thuente search of MINPACK-2 (``dcsrch``), another safeguarded interpolation.
+    of the interval; here both follow Nocedal & Wright. A trial where :math:`\phi` or
+    :math:`\phi'` is NaN or infinite counts as too long (sufficient decrease fails), so
+    the search backs off from it by bisection (torch's search does not test for it).
+    ``scipy.optimize`` uses the Moré–Thuente search of MINPACK-2 (``dcsrch``), another
+    safeguarded interpolation.
 
     Args:
         evaluate: ``evaluate(t)`` returns :math:`\phi(t)` (a float) and the flat gradient
@@ -92,7 +97,8 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: flo
     """
     if dphi0 is None:
         dphi0 = float(g.dot(d))  # φ'(0)
-    armijo = lambda t_, f_: f_ > f + c1 * t_ * dphi0  # noqa: E731  (sufficient decrease fails)
+    # sufficient decrease fails (also where φ(t) is NaN: a trial there is too long)
+    armijo = lambda t_, f_: not f_ <= f + c1 * t_ * dphi0  # noqa: E731
     curvature = lambda dphi: abs(dphi) <= -c2 * dphi0  # noqa: E731  (curvature condition holds)
 
     # --- bracketing (Algorithm 3.5): find an interval that contains acceptable steps
@@ -101,7 +107,7 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: flo
     evals = 1
     while True:
         cur = (t, f_t, g_t, float(g_t.dot(d)))
-        if armijo(t, f_t) or (evals > 1 and f_t >= prev[1]):
+        if armijo(t, f_t) or not math.isfinite(cur[3]) or (evals > 1 and f_t >= prev[1]):
             lo, hi = prev, cur  # the minimizer lies between the previous and this trial
             break
         if curvature(cur[3]):
@@ -136,7 +142,7 @@ def strong_wolfe(evaluate: Callable[[float], tuple[float, torch.Tensor]], t: flo
         f_t, g_t = evaluate(t)
         evals += 1
         cur = (t, f_t, g_t, float(g_t.dot(d)))
-        if armijo(t, f_t) or f_t >= lo[1]:
+        if armijo(t, f_t) or not math.isfinite(cur[3]) or f_t >= lo[1]:
             hi = cur  # t becomes the high end
         else:
             if curvature(cur[3]):

@@ -140,6 +140,9 @@ class NaturalGradient(FlatOptimizer):
         if group["max_cg_iter"] is not None:
             group["max_cg_iter"] = _checks.positive_int("max_cg_iter", group["max_cg_iter"])
 
+    def _fresh_state(self, group: dict, n: int, like: torch.Tensor) -> dict:
+        return {**super()._fresh_state(group, n, like), "fvp_evals": 0}
+
     def _fvp(self, v: torch.Tensor, damping: float) -> torch.Tensor:
         state = self._state()
         state["fvp_evals"] = state.get("fvp_evals", 0) + 1

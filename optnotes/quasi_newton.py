@@ -20,6 +20,8 @@ Chapter: *Second-order methods* (``chapters/06b_conjugate_gradients``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from . import _checks
@@ -107,6 +109,11 @@ class ConjugateGradient(FlatOptimizer):
             raise ValueError(f"beta must be 'polak-ribiere' or 'fletcher-reeves', got {group['beta']!r}")
         if group["restart_every"] is not None:
             group["restart_every"] = _checks.positive_int("restart_every", group["restart_every"])
+
+    def _fresh_state(self, group: dict, n: int, like: torch.Tensor) -> dict:
+        # the last direction ρ, gradient and loss
+        return {**super()._fresh_state(group, n, like), "rho": like.new_zeros(n),
+                "g": like.new_zeros(n), "f": math.nan}
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -207,6 +214,12 @@ class BFGS(FlatOptimizer):
 
     def check_method_group(self, group: dict) -> None:
         pass
+
+    def _fresh_state(self, group: dict, n: int, like: torch.Tensor) -> dict:
+        # M, whether M_0 was rescaled, and the last direction, step and gradient
+        return {**super()._fresh_state(group, n, like),
+                "M": torch.eye(n, dtype=like.dtype, device=like.device), "scaled": False,
+                "d": like.new_zeros(n), "t": 0.0, "g": like.new_zeros(n)}
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -337,6 +350,19 @@ class LBFGS(FlatOptimizer):
 
     def check_method_group(self, group: dict) -> None:
         group["history_size"] = _checks.positive_int("history_size", group["history_size"])
+
+    def _fresh_state(self, group: dict, n: int, like: torch.Tensor) -> dict:
+        # the ring of l + 1 rows (no pairs yet), γ, and the last direction, step and gradient
+        l = group["history_size"]
+        return {**super()._fresh_state(group, n, like), "s": like.new_zeros(l + 1, n),
+                "y": like.new_zeros(l + 1, n), "rho": [0.0] * (l + 1), "order": [],
+                "gamma": 1.0, "d": like.new_zeros(n), "t": 0.0, "g": like.new_zeros(n)}
+
+    def _state_spec(self, p: torch.Tensor, group: dict) -> dict:
+        spec = super()._state_spec(p, group)
+        if spec:  # "order" lists the rows that hold pairs: at most l of them
+            spec["order"] = (group["history_size"],), torch.int64
+        return spec
 
     @staticmethod
     def _ring(state: dict, g: torch.Tensor, l: int) -> tuple[tuple, tuple]:

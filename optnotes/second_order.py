@@ -29,6 +29,7 @@ Chapter: *Second-order methods* (``chapters/06a_newton``, ``chapters/06b_conjuga
 
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import torch
@@ -111,11 +112,22 @@ def _singular(opt, group: dict):
         "the step well defined, or use NewtonCG")
 
 
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is float16 or bfloat16: the dense factorizations
+    (``torch.linalg.solve``, ``eigh``) have no half-precision kernels, and a half-precision
+    one would lose the step; the step is cast back to the parameters' dtype."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class _NewtonBase(FlatOptimizer):
     """The loop shared by the Newton-type methods: evaluate with graph, direction, move."""
 
     def check_method_group(self, group: dict) -> None:
         group["damping"] = _checks.nonnegative("damping", group["damping"])
+
+    def _fresh_state(self, group: dict, n: int, like: torch.Tensor) -> dict:
+        # Hessian-vector products made, and the loss before the last move
+        return {**super()._fresh_state(group, n, like), "hvp_evals": 0, "f": math.nan}
 
     def direction(self, ev, group: dict) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -212,11 +224,12 @@ class Newton(_NewtonBase):
     def direction(self, ev, group: dict) -> torch.Tensor:
         H = self._hessian(ev)  # H ← ∇²J(θ)
         on = self._active(ev)
-        H = H[on][:, on]
+        H = _wide(H[on][:, on])
         H.diagonal().add_(group["damping"])  # H + αI
         delta = torch.zeros_like(ev.g)
         try:
-            delta[on] = -torch.linalg.solve(H, ev.g[on])  # Δθ = −(H + αI)⁻¹ g
+            # Δθ = −(H + αI)⁻¹ g
+            delta[on] = -torch.linalg.solve(H, _wide(ev.g[on])).to(delta.dtype)
         except torch.linalg.LinAlgError:
             _singular(self, group)
         return delta
@@ -287,7 +300,7 @@ class NewtonCG(_NewtonBase):
 
     def first_trial(self, ev, d: torch.Tensor, state: dict, group: dict) -> float:
         """min(ε, 2.02 (J_t − J_{t−1}) / gᵀd): the step that would repeat the last decrease."""
-        if group["line_search_fn"] is None or state.get("f", ev.f) <= ev.f:
+        if group["line_search_fn"] is None or not state["f"] > ev.f:  # no decrease (or NaN)
             return group["lr"]
         return min(group["lr"], 2.02 * (ev.f - state["f"]) / float(ev.g.dot(d)))
 
@@ -369,12 +382,15 @@ class SaddleFreeNewton(_NewtonBase):
         g, alpha = ev.g, group["damping"]
         if group["krylov_dim"] is None:
             on = self._active(ev)
-            lam, Q = torch.linalg.eigh(self._hessian(ev)[on][:, on])  # H = QΛQᵀ
+            lam, Q = torch.linalg.eigh(_wide(self._hessian(ev)[on][:, on]))  # H = QΛQᵀ
             if alpha == 0 and bool((lam == 0).any()):
                 _singular(self, group)
-            delta = torch.zeros_like(g)
-            delta[on] = -Q @ ((Q.T @ g[on]) / (lam.abs() + alpha))  # Δθ = −Q(|Λ| + αI)⁻¹Qᵀg
+            delta, g_on = torch.zeros_like(g), _wide(g[on])
+            # Δθ = −Q(|Λ| + αI)⁻¹Qᵀg
+            delta[on] = (-Q @ ((Q.T @ g_on) / (lam.abs() + alpha))).to(g.dtype)
             return delta
         T, V = lanczos(self._hvp(ev), g, group["krylov_dim"])  # H ≈ V T Vᵀ
-        theta, U = torch.linalg.eigh(T)  # T = UΘUᵀ
-        return -V @ (U @ ((U.T @ (V.T @ g)) / (theta.abs() + alpha)))  # Δθ = −VU(|Θ| + αI)⁻¹UᵀVᵀg
+        theta, U = torch.linalg.eigh(_wide(T))  # T = UΘUᵀ
+        V, g_w = _wide(V), _wide(g)
+        # Δθ = −VU(|Θ| + αI)⁻¹UᵀVᵀg
+        return (-V @ (U @ ((U.T @ (V.T @ g_w)) / (theta.abs() + alpha)))).to(g.dtype)

@@ -111,3 +111,52 @@ def test_compiled_adam_on_cuda_gives_the_eager_iterates():
     assert counter.frame_count == 1
     for a, b in zip(*(opt.param_groups[0]["params"] for opt in opts)):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
+
+
+# --- the forms a user is likely to write: no fullgraph, a compiled function, a float lr ------
+
+def _run_form(make, form, lr, backend):
+    """Like :func:`_run`, compiled in ``form``: ``"step"`` is ``torch.compile(opt.step)``
+    without ``fullgraph``; ``"function"`` a compiled function that calls ``opt.step()`` and
+    the scheduler's ``step()``."""
+    params = _params()
+    opt = make(params, lr)
+    counter = CompileCounterWithBackend(backend)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: 1.0 / (1.0 + 0.3 * k))
+    if form == "step":
+        compiled = torch.compile(opt.step, backend=counter)
+
+        def step():
+            compiled()
+            sched.step()
+    else:
+        @torch.compile(backend=counter)
+        def step():
+            opt.step()
+            sched.step()
+    iterates = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        _loss(params).backward()
+        step()
+        iterates.append(torch.cat([p.detach().flatten() for p in params]).clone())
+    return torch.stack(iterates), counter
+
+
+@pytest.mark.parametrize("form", ["step", "function"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_compiled_without_fullgraph_the_step_is_one_graph(name, form):
+    """Without ``fullgraph=True`` a graph break is legal, and one inside the step (a tensor
+    ``lr`` read on the host as ``alpha=``) sent the whole step back to eager, slower than
+    not compiling. The step must stay one graph: no graph break inside it, one frame."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    eager, _ = _run(CASES[name])
+    compiled, counter = _run_form(CASES[name], form, torch.tensor(0.01), "eager")
+    breaks = {k: v for k, v in torch._dynamo.utils.counters["graph_break"].items()
+              if "scheduler" not in k and "lr_scheduler" not in k}
+    assert counter.frame_count == 1, f"{counter.frame_count} frames"
+    if form == "step":
+        assert not breaks, f"graph breaks: {dict(breaks)}"
+    torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-6)
+

@@ -36,6 +36,7 @@ import copy
 import functools
 import io
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -682,3 +683,151 @@ def test_is_a_torch_optimizer_and_moves_downhill(case):
     with torch.no_grad():
         after = float(mse(model, batch))
     assert math.isfinite(after) and after < before
+
+
+# --- (k) state dicts that do not belong: another optimizer's, or one with a key removed -------
+
+def stepped(make, model, batches, closure):
+    opt = make(model.parameters())
+    for b in batches:
+        step(Case("donor", make, 0.0, closure=closure), opt, model, b)
+    return opt
+
+
+DONORS = {  # optimizers whose state another row may be handed by mistake
+    "torch-adam": (functools.partial(torch.optim.Adam, lr=1e-3), False),
+    "adam": (functools.partial(optnotes.Adam, lr=1e-3), False),
+    "sgd-momentum": (functools.partial(optnotes.SGD, lr=1e-3, momentum=0.9), False),
+    "lbfgs": (functools.partial(optnotes.LBFGS, lr=1.0, max_iter=1), True),
+}
+
+
+@pytest.mark.parametrize("donor", DONORS)
+def test_foreign_state_dict_is_rejected_naming_a_key(case, donor):
+    """Another optimizer's per-parameter state fails to load with a ValueError that names a
+    key and a parameter, and leaves the optimizer as it was."""
+    batches = make_batches(3)
+    make_donor, donor_closure = DONORS[donor]
+    foreign = stepped(make_donor, make_mlp(), batches, donor_closure).state_dict()
+    model = make_mlp()
+    opt = stepped(case.make, model, batches, case.closure)
+    own = opt.state_dict()
+    mine = {i: set(s) for i, s in own["state"].items()}
+    theirs = {i: set(s) for i, s in foreign["state"].items()}
+    if mine == theirs:
+        pytest.skip(f"{donor} keeps the same state as {case.id}")
+    before = copy.deepcopy(own)
+    with pytest.raises(ValueError) as excinfo:
+        opt.load_state_dict({"state": foreign["state"], "param_groups": own["param_groups"]})
+    msg = str(excinfo.value)
+    keys = set().union(*mine.values(), *theirs.values())
+    assert any(repr(k) in msg for k in keys), f"no state key named in {msg!r}"
+    assert "parameter" in msg
+    assert_state_dicts_equal(opt.state_dict(), before)
+
+
+def test_state_dict_missing_a_key_is_rejected(case):
+    """A state dict with one per-parameter key removed (say Adam's ``t``) does not load
+    (torch would restart that key and keep the others)."""
+    model = make_mlp()
+    opt = stepped(case.make, model, make_batches(3), case.closure)
+    full = opt.state_dict()
+    # (a state left empty is that of a parameter not stepped yet, which may load)
+    held = [(i, k) for i, s in full["state"].items() for k in s if len(s) > 1]
+    if not held:
+        assert len(case.state) < 2
+        pytest.skip(f"{case.id} keeps fewer than two per-parameter state keys")
+    for i, key in held:
+        sd = copy.deepcopy(full)
+        del sd["state"][i][key]
+        fresh = case.make(make_mlp().parameters())
+        with pytest.raises(ValueError) as excinfo:
+            fresh.load_state_dict(sd)
+        assert repr(key) in str(excinfo.value) and str(i) in str(excinfo.value)
+        assert not fresh.state, "a rejected state dict left state behind"
+    case.make(make_mlp().parameters()).load_state_dict(full)  # the whole one loads
+
+
+def test_state_dict_with_a_misshapen_tensor_is_rejected(case):
+    model = make_mlp()
+    opt = stepped(case.make, model, make_batches(3), case.closure)
+    sd = opt.state_dict()
+    bad = [(i, k) for i, s in sd["state"].items() for k, v in s.items()
+           if isinstance(v, torch.Tensor) and v.dim() > 0]
+    if not bad:
+        pytest.skip(f"{case.id} keeps no state tensors")
+    i, key = bad[0]
+    sd["state"][i][key] = torch.cat([sd["state"][i][key].reshape(-1)] * 2)
+    with pytest.raises(ValueError) as excinfo:
+        case.make(make_mlp().parameters()).load_state_dict(sd)
+    assert repr(key) in str(excinfo.value) and "shape" in str(excinfo.value)
+
+
+# --- (l) a NaN loss (closure-based methods) --------------------------------------------------
+
+def test_nan_loss_stops_the_step_without_moving(case):
+    """A closure that returns NaN: ``step`` returns that loss (as torch.optim.LBFGS does) and
+    leaves the parameters where they were; never a KeyError or NaN parameters."""
+    if not case.closure:
+        pytest.skip("a first-order step does not read the loss")
+    model = make_mlp()
+    opt = case.make(model.parameters())
+    batch = make_batches(1)[0]
+
+    def closure():
+        opt.zero_grad()
+        loss = mse(model, batch) * float("nan")
+        loss.backward()
+        return loss
+
+    before = params_of(model)
+    for _ in range(2):
+        assert math.isnan(float(opt.step(closure).detach()))
+    assert_equal(model.parameters(), before, "after a NaN loss:")
+
+
+def test_nan_loss_away_from_the_start_leaves_finite_parameters(case):
+    """The loss is NaN wherever a parameter leaves [−1, 1]: a line search backs off from
+    there, a fixed step that lands there stops; the parameters never become NaN."""
+    if not case.closure:
+        pytest.skip("a first-order step does not read the loss")
+    x = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    opt = case.make([x])
+    target = torch.tensor([3.0, -2.0, 0.5, 4.0], dtype=torch.float64)
+
+    def closure():
+        opt.zero_grad()
+        loss = ((x - target) ** 2).sum()
+        if bool((x.detach().abs() > 1).any()):
+            loss = loss * float("nan")
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        opt.step(closure)
+        assert bool(torch.isfinite(x).all()), f"x = {x}"
+
+
+# --- (m) half precision --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_precision_steps(case, dtype):
+    """float16 and bfloat16 parameters step (the dense methods solve in float32), keep
+    their dtype, and the state follows the parameters; no "not implemented for 'Half'"."""
+    model = make_mlp(dtype=dtype)
+    before = params_of(model)
+    opt = case.make(model.parameters())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for b in make_batches(3, dtype=dtype):
+            step(case, opt, model, b)
+    assert all(p.dtype == dtype for p in model.parameters())
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        # a δ that is 0 in float16 divides by zero (torch.optim too): said, not silent
+        assert any("eps=" in str(w.message) and "float16" in str(w.message) for w in caught)
+        return
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert_state_follows_params(opt, case)
+    for value in (v for s in opt.state.values() for v in s.values()):
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim():
+            assert value.dtype == dtype, f"a state tensor of dtype {value.dtype}"

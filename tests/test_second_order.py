@@ -706,3 +706,87 @@ def test_one_iteration_per_step_still_moves(cls):
     r = objectives.rosenbrock(2)
     run = minimize_path(r, lambda p: cls(p, max_iter=1), r.start, 60)
     assert float((run.points[-1] - r.minimizer).norm()) < 1e-5
+
+
+# --- robustness: sparse gradients, half precision, NaN losses -----------------------------------
+
+CLOSURE_MAKERS = {
+    "Newton": lambda p: Newton(p, damping=1e-3),
+    "NewtonCG": NewtonCG,
+    "SaddleFreeNewton": SaddleFreeNewton,
+    "ConjugateGradient": ConjugateGradient,
+    "BFGS": BFGS,
+    "LBFGS": LBFGS,
+    "NaturalGradient": lambda p: NaturalGradient(p, fisher_vp=lambda v: 2 * v, lr=0.5),
+}
+
+
+def embedding_run(make, sparse, steps=3):
+    """``steps`` closure steps on a least-squares fit of an ``nn.Embedding`` (rows 0, 3, 5,
+    6, 8 and 9 get no gradient)."""
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(10, 3, sparse=sparse).double()
+    idx = torch.tensor([1, 2, 4, 4, 7])
+    target = torch.randn(5, 3, dtype=torch.float64)
+    opt = make(emb.parameters())
+
+    def closure():
+        opt.zero_grad()
+        loss = ((emb(idx) - target) ** 2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(steps):
+        opt.step(closure)
+    return emb.weight.detach().clone()
+
+
+def test_lbfgs_on_a_sparse_embedding_matches_torch_lbfgs():
+    """A sparse gradient is made dense in the flat vector, as torch.optim.LBFGS does."""
+    mine = embedding_run(LBFGS, sparse=True)
+    theirs = embedding_run(lambda p: torch.optim.LBFGS(p, line_search_fn="strong_wolfe"),
+                           sparse=True)
+    assert torch.equal(mine, theirs)
+
+
+@pytest.mark.parametrize("name", CLOSURE_MAKERS)
+def test_sparse_gradients_give_the_dense_run(name):
+    make = CLOSURE_MAKERS[name]
+    sparse, dense = embedding_run(make, sparse=True), embedding_run(make, sparse=False)
+    assert torch.allclose(sparse, dense, rtol=1e-12, atol=1e-12)
+    assert not torch.equal(sparse, embedding_run(make, sparse=True, steps=0))  # it moved
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("cls", [Newton, SaddleFreeNewton])
+def test_dense_newton_solves_half_precision_in_float32(cls, dtype):
+    """The dense methods factorize in float32 (no half-precision LU or eigh) and step in
+    the parameters' dtype: on a quadratic the step is the float32 solution, rounded."""
+    A = torch.tensor([[3.0, 1.0], [1.0, 2.0]])
+    b = torch.tensor([1.0, -1.0])
+    x, opt, _ = run(lambda p: cls(p, damping=0.0, max_iter=1),
+                    lambda x: 0.5 * x @ A.to(x.dtype) @ x - b.to(x.dtype) @ x,
+                    torch.zeros(2), dtype=dtype)
+    assert x.dtype == dtype
+    assert torch.equal(x, torch.linalg.solve(A, b).to(dtype))
+
+
+def test_newton_cg_with_a_nan_loss_returns_it_without_a_key_error():
+    """(Once ``KeyError: 'f'``.) The NaN comes back as torch.optim.LBFGS returns it, and θ
+    stays where it was."""
+    x0 = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    x, opt, calls = run(NewtonCG, lambda x: (x**2).sum() * float("nan"), x0, steps=2)
+    assert torch.equal(x, x0) and calls == 2 and state(opt)["n_iter"] == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("cls", [Newton, SaddleFreeNewton])
+def test_dense_newton_in_half_precision_on_cuda(cls, dtype, cuda):
+    A = torch.tensor([[3.0, 1.0], [1.0, 2.0]])
+    b = torch.tensor([1.0, -1.0])
+    x, _, _ = run(lambda p: cls(p, damping=0.0, max_iter=1),
+                  lambda x: 0.5 * x @ A.to(x) @ x - b.to(x) @ x,
+                  torch.zeros(2), device=cuda, dtype=dtype)
+    assert x.dtype == dtype and x.device.type == "cuda"
+    torch.testing.assert_close(x.cpu(), torch.linalg.solve(A, b).to(dtype))

@@ -827,7 +827,7 @@ class TestOptimLegacyLBFGS(TestCase):
     """``TestOptim.test_lbfgs`` (``_test_basic_cases``: the state-dict test and the basic
     template, contiguous and not) and ``test_lbfgs_returns_consistent_type``."""
 
-    def _test_state_dict(self, weight, bias, inpt, constructor):
+    def _test_state_dict(self, weight, bias, inpt, constructor, ridge=0.0):
         weight = Parameter(weight)
         bias = Parameter(bias)
 
@@ -835,6 +835,8 @@ class TestOptimLegacyLBFGS(TestCase):
             optimizer.zero_grad()
             i = input_cuda if weight.is_cuda else inpt
             loss = (weight.mv(i) + bias).pow(2).sum()
+            if ridge:  # optnotes' addition: a strictly convex loss, for undamped Newton
+                loss = loss + ridge * (weight.pow(2).sum() + bias.pow(2).sum())
             loss.backward()
             return loss
 
@@ -882,7 +884,7 @@ class TestOptimLegacyLBFGS(TestCase):
         public = lambda obj: {k for k in obj.__dict__ if not k.startswith("_")}  # noqa: E731
         self.assertEqual(public(optimizer), public(deepcopy(optimizer)))
 
-    def _test_basic_cases_template(self, weight, bias, inpt, constructor):
+    def _test_basic_cases_template(self, weight, bias, inpt, constructor, ridge=0.0):
         weight = Parameter(weight)
         bias = Parameter(bias)
         optimizer = constructor(weight, bias)
@@ -891,6 +893,8 @@ class TestOptimLegacyLBFGS(TestCase):
         def fn():
             optimizer.zero_grad()
             loss = (weight.mv(inpt) + bias).pow(2).sum()
+            if ridge:
+                loss = loss + ridge * (weight.pow(2).sum() + bias.pow(2).sum())
             loss.backward()
             return loss
 
@@ -899,16 +903,17 @@ class TestOptimLegacyLBFGS(TestCase):
             optimizer.step(fn)
         self.assertLess(fn().item(), initial_value)
 
-    def _test_basic_cases(self, constructor):
-        self._test_state_dict(torch.randn(10, 5), torch.randn(10), torch.randn(5), constructor)
+    def _test_basic_cases(self, constructor, ridge=0.0):
+        self._test_state_dict(torch.randn(10, 5), torch.randn(10), torch.randn(5), constructor,
+                              ridge)
         self._test_basic_cases_template(torch.randn(10, 5), torch.randn(10), torch.randn(5),
-                                        constructor)
+                                        constructor, ridge)
         # non-contiguous parameters
         self._test_basic_cases_template(torch.randn(10, 5, 2)[..., 0], torch.randn(10, 2)[..., 0],
-                                        torch.randn(5), constructor)
+                                        torch.randn(5), constructor, ridge)
         if torch.cuda.is_available():
             self._test_basic_cases_template(torch.randn(10, 5).cuda(), torch.randn(10).cuda(),
-                                            torch.randn(5).cuda(), constructor)
+                                            torch.randn(5).cuda(), constructor, ridge)
 
     @parametrize("name", list(CLOSURE_METHODS))
     def test_lbfgs(self, name):
@@ -916,6 +921,16 @@ class TestOptimLegacyLBFGS(TestCase):
         self._test_basic_cases(lambda weight, bias: make([weight, bias]))
         self._test_basic_cases(lambda weight, bias: make([weight, bias],
                                                          line_search_fn="strong_wolfe"))
+
+    @parametrize("name", ["Newton", "SaddleFreeNewton"])
+    def test_lbfgs_undamped_newton_on_a_strictly_convex_loss(self, name):
+        """optnotes' addition: the suite's loss has a singular Hessian, where undamped Newton
+        raises, so ``test_lbfgs`` damps it; with a ridge term the loss is strictly convex and
+        the textbook's undamped step runs through the same template."""
+        cls = getattr(optnotes, name)
+        self._test_basic_cases(lambda weight, bias: cls([weight, bias], damping=0.0), ridge=0.1)
+        self._test_basic_cases(lambda weight, bias: cls([weight, bias], damping=0.0,
+                                                        line_search_fn="strong_wolfe"), ridge=0.1)
 
     @parametrize("name", list(CLOSURE_METHODS))
     def test_lbfgs_returns_consistent_type(self, name):
