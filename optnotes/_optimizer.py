@@ -320,15 +320,17 @@ class Optimizer(torch.optim.Optimizer):
                                                   memory_format=torch.preserve_format)
 
     def _warn_eps_underflow(self, group: dict) -> None:
-        """Warn (once) where the δ of a float16 group is 0 in float16 (δ ≤ 2⁻²⁵)."""
-        delta = group.get("eps")
-        if (isinstance(delta, float) and 0 < delta <= 2.0**-25
-                and not getattr(self, "_warned_eps", False)):
+        """Warn (once) where a δ of a float16 group (``eps``, or another ``*eps``, such as a
+        grafted Adam's) is 0 in float16 (δ ≤ 2⁻²⁵)."""
+        small = [(key, delta) for key, delta in group.items()
+                 if key.endswith("eps") and isinstance(delta, float) and 0 < delta <= 2.0**-25]
+        if small and not getattr(self, "_warned_eps", False):
             self._warned_eps = True
+            key, delta = small[0]
             warnings.warn(
-                f"{type(self).__name__}: eps={delta!r} is 0 in float16, so where g⊙g "
+                f"{type(self).__name__}: {key}={delta!r} is 0 in float16, so where g⊙g "
                 "underflows to 0 (|g| below about 2.4e-4) the step divides by zero and the "
-                "parameters become inf or NaN (as with torch.optim); pass eps >= 6e-8 (1e-4 "
+                f"parameters become inf or NaN (as with torch.optim); pass {key} >= 6e-8 (1e-4 "
                 "is common for float16) or keep float32 parameters (torch.autocast)",
                 RuntimeWarning, stacklevel=4)
 

@@ -28,6 +28,8 @@ class StructuredStateOptimizer(Optimizer):
     def _init_group(self, group: dict) -> None:
         self._opt_called = True  # what an lr scheduler's wrapper of step() records
         for p in group["params"]:
+            if p.grad is not None and p.dtype == torch.float16:
+                self._warn_eps_underflow(group)
             if p.grad is None or self.state[p]:
                 continue
             for name, (shape, dtype) in self._state_spec(p, group).items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ._optimizer import Optimizer
+from ._optimizer import Optimizer, _fold_scale
 from .adaptive import Adam, _one_minus_powers
 
 
@@ -104,5 +104,5 @@ class AdamW(Optimizer):
             if lam:  # θ ← θ − ελθ (from the θ before the step) ...
                 torch._foreach_mul_(theta, 1.0 - eps * lam)
             # ... − ε ŝ/(√r̂ + δ)
-            torch._foreach_addcdiv_(theta, s, r_hat, value=-eps)
+            torch._foreach_addcdiv_(theta, s, r_hat, value=_fold_scale(r_hat, -eps))
         return loss

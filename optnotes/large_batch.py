@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from . import _checks
-from ._optimizer import Optimizer
+from ._optimizer import Optimizer, _add_scaled_
 from .adaptive import Adam, _one_minus_powers
 from .decoupled import _ascent_only
 
@@ -113,10 +113,10 @@ class LARS(Optimizer):
             u = torch._foreach_mul(u, tau)
             v = self._state_tensors(params, "v")
             torch._foreach_mul_(v, alpha)  # v ← αv − ετu
-            torch._foreach_add_(v, u, alpha=-eps)
+            _add_scaled_(v, u, -eps)
             if group["nesterov"]:  # θ ← θ + αv − ετu
                 torch._foreach_add_(theta, v, alpha=alpha)
-                torch._foreach_add_(theta, u, alpha=-eps)
+                _add_scaled_(theta, u, -eps, temporary=True)
             else:
                 torch._foreach_add_(theta, v)  # θ ← θ + v
         return loss
@@ -198,5 +198,5 @@ class LAMB(Optimizer):
                 torch._foreach_add_(u, theta, alpha=group["weight_decay"])
             # θ ← θ − ε ‖θ‖/‖u‖ u
             torch._foreach_mul_(u, trust_ratios(theta, u))
-            torch._foreach_add_(theta, u, alpha=-eps)
+            _add_scaled_(theta, u, -eps, temporary=True)
         return loss

@@ -18,14 +18,20 @@ from .adaptive import _betas
 
 def matrix_power(A: torch.Tensor, power: float, floor: float = 0.0) -> torch.Tensor:
     """:math:`A^{p}` of a symmetric positive semi-definite matrix by its eigendecomposition
-    in float64 (eigenvalues below ``floor`` raised to it first), in ``A``'s dtype."""
+    in float64 (eigenvalues below ``floor`` raised to it first), in ``A``'s dtype. A matrix
+    with an inf or a NaN (from a gradient that overflowed) gives NaN, as an elementwise
+    step would, rather than an error from the eigensolver."""
+    if not bool(torch.isfinite(A).all()):
+        return torch.full_like(A, float("nan"))
     evals, Q = torch.linalg.eigh(A.double())
     return ((Q * evals.clamp(min=floor).pow(power)) @ Q.T).to(A.dtype)
 
 
 def eigenbasis(A: torch.Tensor) -> torch.Tensor:
     """The eigenvectors of a symmetric matrix (columns, eigenvalues ascending), computed
-    in float64, in ``A``'s dtype."""
+    in float64, in ``A``'s dtype (NaN for a matrix with an inf or a NaN, as above)."""
+    if not bool(torch.isfinite(A).all()):
+        return torch.full_like(A, float("nan"))
     return torch.linalg.eigh(A.double())[1].to(A.dtype)
 
 
@@ -137,9 +143,10 @@ class Shampoo(StructuredStateOptimizer):
         shape, dtype = tuple(p.shape), p.dtype
         spec = {"t": ((), torch.float64)}
         if p.dim() >= 2:
-            m, n = _matrix_shape(p)
-            spec.update(L=((m, m), dtype), R=((n, n), dtype),
-                        L_root=((m, m), dtype), R_root=((n, n), dtype))
+            # the factors sum squared gradients: at least float32 (float16 overflows)
+            m, n, wide = *_matrix_shape(p), torch.promote_types(dtype, torch.float32)
+            spec.update(L=((m, m), wide), R=((n, n), wide),
+                        L_root=((m, m), wide), R_root=((n, n), wide))
         else:
             spec["h"] = (shape, dtype)
         if group["graft"] == "adam":
@@ -169,15 +176,15 @@ class Shampoo(StructuredStateOptimizer):
                 state = self.state[W]
                 t = state["t"].add_(1.0)
                 if W.dim() >= 2:
-                    Gm = _as_matrix(G)
                     L, R = state["L"], state["R"]
+                    Gm = _as_matrix(G).to(L.dtype)
                     L.addmm_(Gm, Gm.T)  # L_t = L_{t−1} + G Gᵀ
                     R.addmm_(Gm.T, Gm)  # R_t = R_{t−1} + Gᵀ G
                     if int(t) % k == 1 % k:  # t ≡ 1 (mod k): L̃ = L^{−1/4}, R̃ = R^{−1/4}
                         state["L_root"].copy_(matrix_power(L, -0.25, group["eps"]))
                         state["R_root"].copy_(matrix_power(R, -0.25, group["eps"]))
                     # P_t = L̃ G R̃
-                    P = (state["L_root"] @ Gm @ state["R_root"]).view_as(G)
+                    P = (state["L_root"] @ Gm @ state["R_root"]).to(G.dtype).view_as(G)
                 else:
                     state["h"].addcmul_(G, G)  # h_t = h_{t−1} + g² (a vector)
                     P = G / state["h"].sqrt()  # P_t = h^{−1/2} g

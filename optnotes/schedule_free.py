@@ -80,6 +80,8 @@ class _ScheduleFree(Optimizer):
         for p in group["params"]:
             if p.grad is None:
                 continue
+            if p.dtype == torch.float16:
+                self._warn_eps_underflow(group)
             state = self.state[p]
             if "z" not in state:
                 state["z"] = p.detach().clone(memory_format=torch.preserve_format)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from . import _checks
-from ._optimizer import Optimizer
+from ._optimizer import Optimizer, _add_scaled_
 from .adaptive import _betas
 from .decoupled import _ascent_only
 
@@ -86,6 +86,6 @@ class Lion(Optimizer):
             torch._foreach_sign_(c)  # sign(c)
             if lam:  # θ ← θ − ε(sign(c) + λθ)
                 torch._foreach_mul_(theta, 1.0 - eps * lam)
-            torch._foreach_add_(theta, c, alpha=-eps)
+            _add_scaled_(theta, c, -eps, temporary=True)
             torch._foreach_lerp_(m, g, 1.0 - beta2)  # m ← β2 m + (1−β2) g
         return loss
