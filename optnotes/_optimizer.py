@@ -301,6 +301,7 @@ class Optimizer(torch.optim.Optimizer):
         # What an lr scheduler's wrapper of step() records; a step compiled before the
         # scheduler was built calls the method itself, so it records it here.
         self._opt_called = True
+        self._warn_float_lr_recompiles(group)
         initial = self._initial_state(group)
         for p in group["params"]:
             if p.grad is None:
@@ -318,6 +319,27 @@ class Optimizer(torch.optim.Optimizer):
                 else:
                     state[name] = torch.full_like(p, float(fill),
                                                   memory_format=torch.preserve_format)
+
+    def _warn_float_lr_recompiles(self, group: dict) -> None:
+        """Warn (once) when a compiled step sees a second value of a float ``lr``.
+
+        A float ``lr`` is a constant of the compiled graph: every new value (a scheduler's)
+        compiles the step again, seconds each, and past dynamo's cache size limit the step
+        runs eagerly, far slower than not compiling. A tensor ``lr`` is read inside the
+        graph instead. (``torch.compile`` runs this method eagerly, once per compilation.)
+        """
+        if not torch.compiler.is_compiling() or isinstance(group["lr"], torch.Tensor):
+            return
+        seen = self.__dict__.setdefault("_compiled_float_lrs", set())
+        seen.add(float(group["lr"]))
+        if len(seen) > 1 and not self.__dict__.get("_warned_float_lr", False):
+            self._warned_float_lr = True
+            warnings.warn(
+                f"{type(self).__name__}: a compiled step saw lr={group['lr']!r} after "
+                f"{min(seen)!r} or {max(seen)!r}: with a float lr every new value (a "
+                "scheduler's) compiles the step again, and past dynamo's cache size limit "
+                "it runs eagerly; build the optimizer with lr=torch.tensor(lr) to compile "
+                "the step once", RuntimeWarning, stacklevel=4)
 
     def _warn_eps_underflow(self, group: dict) -> None:
         """Warn (once) where a δ of a float16 group (``eps``, or another ``*eps``, such as a

@@ -27,6 +27,7 @@ class StructuredStateOptimizer(Optimizer):
 
     def _init_group(self, group: dict) -> None:
         self._opt_called = True  # what an lr scheduler's wrapper of step() records
+        self._warn_float_lr_recompiles(group)
         for p in group["params"]:
             if p.grad is not None and p.dtype == torch.float16:
                 self._warn_eps_underflow(group)

@@ -77,6 +77,7 @@ class _ScheduleFree(Optimizer):
         """Missing state: :math:`z = \\theta` (a copy), the other tensors 0, the scalars
         zeros on the parameter's device (see :meth:`_state_spec`)."""
         self._opt_called = True
+        self._warn_float_lr_recompiles(group)
         for p in group["params"]:
             if p.grad is None:
                 continue

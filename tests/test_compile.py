@@ -4,6 +4,8 @@ the eager iterates. The compile counts come from torch's dynamo counters, never 
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch._dynamo.testing import CompileCounterWithBackend
@@ -160,3 +162,28 @@ def test_compiled_without_fullgraph_the_step_is_one_graph(name, form):
         assert not breaks, f"graph breaks: {dict(breaks)}"
     torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-6)
 
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adafactor", "ScheduleFreeAdamW"])
+def test_a_float_lr_that_a_scheduler_changes_inside_a_compiled_step_is_said(name):
+    """A float ``lr`` is a constant of the graph, so a scheduler's new value recompiles
+    the step (past the cache size limit it runs eagerly): the optimizer warns, once, and
+    says to pass a tensor; a tensor ``lr``, or a float that stays, gives no warning."""
+    torch._dynamo.reset()
+    with pytest.warns(RuntimeWarning, match=r"lr=torch\.tensor\(lr\)") as caught:
+        _run_form(CASES[name], "function", 0.01, "eager")
+    assert sum("compiles the step again" in str(w.message) for w in caught) == 1
+    for lr, scheduled in ((torch.tensor(0.01), True), (0.01, False)):
+        torch._dynamo.reset()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*compiles the step again.*")
+            if scheduled:
+                _run_form(CASES[name], "function", lr, "eager")
+            else:
+                params = _params()
+                opt = CASES[name](params, lr)
+                step = torch.compile(opt.step, backend="eager")
+                for _ in range(3):
+                    opt.zero_grad()
+                    _loss(params).backward()
+                    step()
