@@ -15,7 +15,7 @@ import torch
 #: Width of the book's text column (688 px at 96 px per inch, less a margin), in inches.
 COLUMN_WIDTH_IN = 6.8
 
-#: The course's matplotlib style: text of 11 pt or more (seaborn's "notebook" sizes), so
+#: The course's matplotlib style, with text of 11 pt or more (seaborn's "notebook" sizes), so
 #: that a figure of the column's width, shown across a 390-px phone at 0.6 of its size, has
 #: text about 9 px high (5 px with 9-pt text in the column), and on a desktop, at its full
 #: size, text no larger than the body's.
