@@ -353,32 +353,6 @@ def interactive_problems(v: Visit) -> list[str]:
     return out
 
 
-# What a page may weigh, decoded, with everything it loads (the shared scripts, cached
-# across pages, included), and what its interactive figures' data may add.
-PAGE_BUDGET = 6_000_000
-FIGURE_DATA_BUDGET = 400_000
-
-WEIGHT_JS = """() => {
-  const nav = performance.getEntriesByType('navigation')[0];
-  let total = nav ? nav.decodedBodySize : 0;
-  for (const r of performance.getEntriesByType('resource')) total += r.decodedBodySize || 0;
-  const data = Array.from(document.querySelectorAll('.optnotes-interactive'))
-    .reduce((n, el) => n + el.outerHTML.length, 0);
-  return {total, data};
-}"""
-
-
-def weight_problems(v: Visit) -> list[str]:
-    w = v.page.evaluate(WEIGHT_JS)
-    out = []
-    if w["total"] > PAGE_BUDGET:
-        out.append(f"the page loads {w['total'] / 1e6:.1f} MB (budget {PAGE_BUDGET / 1e6:g} MB)")
-    if w["data"] > FIGURE_DATA_BUDGET:
-        out.append(f"its interactive figures hold {w['data'] / 1e3:.0f} KB "
-                   f"(budget {FIGURE_DATA_BUDGET / 1e3:g} KB)")
-    return out
-
-
 def _pixels_changed(before: bytes, after: bytes, share: float = 0.002) -> bool:
     """Whether more than ``share`` of the pixels of two PNG screenshots differ visibly (a
     redraw of the same data changes a few pixels at the edge by a shade or two)."""
@@ -577,7 +551,7 @@ def problems_by_page(browser, site, viewport, checks: dict) -> dict[str, dict[st
 def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
     """What is wrong with each page at desktop width, check by check."""
     return problems_by_page(browser, site, DESKTOP, {
-        "weight": weight_problems, "console": console_problems, "math": math_problems, "figures": figure_problems,
+        "console": console_problems, "math": math_problems, "figures": figure_problems,
         "widths": width_problems, "solutions": solution_problems,
         "interactive": interactive_problems, "sidebar": sidebar_problems,
         "scroll cues": scroll_cue_problems})
@@ -829,10 +803,6 @@ def small_site(browser, tmp_path_factory, serve) -> str:
     build = build_book(src, config, out / "out")
     assert build.returncode == 0, f"the small book did not build:\n{build.log[-6000:]}"
     return serve(build.html)
-
-
-def test_every_page_stays_within_its_weight_budget(desktop):
-    assert not (r := check(desktop, "weight")), r
 
 
 def test_every_chapter_has_an_interactive_figure_that_moves_on_desktop_and_phone(desktop,
