@@ -300,6 +300,46 @@ def test_student_notebook_ends_with_the_export_cell(master, built):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_export_zip_holds_the_written_answers_readable(master, built, tmp_path):
+    """A student answers the written questions, saves, and runs the export cell (in a
+    kernel, in an empty folder): the zip holds the notebook and a web page of the written
+    answers, and a PDF of them where a browser is installed (none needs LaTeX); the
+    autograded questions stay out of the page; the grader reads the zip."""
+    from nbclient import NotebookClient
+
+    b = built[master.stem]
+    nb = nbformat.read(b.student, as_version=4)
+    answers = []
+    for cell in nb.cells:
+        if cell.source.strip() == "_Type your answer here, replacing this text._":
+            answers.append(f"My written answer {len(answers)}: the risk is not zero.")
+            cell.source = answers[-1]
+    assert answers, "the student notebook has no written answer cell"
+    nbformat.write(nb, tmp_path / f"{b.name}.ipynb")
+    export = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert "otter_ignore" in export.metadata.get("tags", [])   # grading skips it
+    run = nbformat.v4.new_notebook(cells=[nb.cells[0], export], metadata=nb.metadata)
+    assert "otter.Notebook(" in run.cells[0].source
+    NotebookClient(run, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in run.cells[-1].outputs)
+    (exported,) = tmp_path.glob(f"{b.name}_*.zip")
+    with zipfile.ZipFile(exported) as z:
+        names = set(z.namelist())
+        assert {f"{b.name}.ipynb", f"{b.name}-written.html"} <= names
+        html = z.read(f"{b.name}-written.html").decode()
+        pdf = z.read(f"{b.name}-written.pdf") if f"{b.name}-written.pdf" in names else None
+    assert all(answer in html for answer in answers)
+    assert "grader.check(" not in html and "otter.Notebook(" not in html
+    if any(shutil.which(browser) for browser in otter_tools.BROWSERS):
+        assert pdf is not None and pdf.startswith(b"%PDF") and len(pdf) > 1000, printed
+    else:
+        assert pdf is None and "No PDF made" in printed
+    found = otter_tools.submissions(exported, tmp_path / "grading", b.name)
+    assert [n.name for n in found.values()] == [f"{b.name}.ipynb"]
+
+
+@pytest.mark.slow
 def test_grade_a_class_download(built, tmp_path):
     """A platform's download: a folder per student, a zip per student (one made by the
     notebook's own export cell), a bare notebook, the whole class zipped again; rows
