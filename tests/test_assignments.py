@@ -300,12 +300,13 @@ def test_student_notebook_ends_with_the_export_cell(master, built):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+@pytest.mark.parametrize("master", [MASTERS[IDS.index("04_first_order")]], ids=["04_first_order"])
 def test_export_zip_holds_the_written_answers_readable(master, built, tmp_path):
     """A student answers the written questions, saves, and runs the export cell (in a
     kernel, in an empty folder): the zip holds the notebook and a web page of the written
     answers, and a PDF of them where a browser is installed (none needs LaTeX); the
-    autograded questions stay out of the page; the grader reads the zip."""
+    autograded questions stay out of the page; the grader reads the zip. Every master gets
+    the same export cell (test_student_notebook_ends_with_the_export_cell), so one runs."""
     from nbclient import NotebookClient
 
     b = built[master.stem]
