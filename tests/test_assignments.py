@@ -296,6 +296,7 @@ def test_student_notebook_ends_with_the_export_cell(master, built):
     nb = nbformat.read(built[master.stem].student, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "grader.export(" in code[-1].source
+    assert f'"{master.stem}-written.html"' in code[-1].source  # the written answers, readable
     assert "Rubric (" not in "\n".join(c.source for c in nb.cells)
 
 
