@@ -5,7 +5,10 @@ marks from the autograder; an unanswered student notebook must get zero autograd
 points, every test case failing; the wrong and hard-coded submissions kept in
 ``tests/assignment_fixtures/`` (one file per master, required) must score less than full
 marks on each question they fake and full marks on the others; and the student
-notebooks must hold neither the hidden tests nor the solutions. ``otter assign`` itself
+notebooks must hold neither the hidden tests nor the solutions. Each master with variant
+lines is also built as two variants (``build.py --seed``): the reference solution must
+get full marks on both, and the hard-coded submissions must lose points on the first.
+``otter assign`` itself
 refuses a master whose reference solution fails its tests (checked once below;
 ``assignments/build.py`` runs that check on every build by default, so the session
 fixture skips it to grade each solution once).
