@@ -163,11 +163,11 @@ def check_fakes_lose_points(master: Path, b: otter_tools.Built, subs: list, tmp_
         scores = grades(notebook, b.autograder)
         for name in autograded(master):
             score, possible = scores[name]
+            what = f"{label}{sub['name']}"
             if name in sub["fakes"]:
-                assert score < possible, f"{label}{sub['name']}: {name} scores {score}/{possible}"
+                assert score < possible, f"{what}: {name} scores {score}/{possible}"
             elif name not in sub.get("uses_faked", ()):
-                assert score == possible, \
-                    f"{label}{sub['name']} breaks {name}: {score}/{possible}"
+                assert score == possible, f"{what} breaks {name}: {score}/{possible}"
 
 
 @pytest.mark.slow
