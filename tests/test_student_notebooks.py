@@ -54,11 +54,22 @@ def _clean_env() -> dict:
     return env
 
 
+# requirements.txt's exact pins (numpy, scipy, scikit-learn, jax, optax, ...)
+PINNED = [line.split("#")[0].strip() for line in
+          (site_build.ROOT / "requirements.txt").read_text().splitlines()
+          if "==" in line.split("#")[0] and not line.startswith("-")]
+
+
 def make_student_env(folder: Path, wheel: Path) -> Path:
     """A fresh virtual environment with torch 2.13.0 and the wheel's course extra."""
     venv.EnvBuilder(with_pip=True, clear=True).create(folder)
     python = folder / "bin" / "python"
-    steps = [["torch==2.13.0"], [f"{wheel}[course]", "nbval>=0.11", "pytest>=9.2"]]
+    # the numerical packages at the versions the book was executed with (requirements.txt
+    # pins them), so that the outputs nbval compares can match the page
+    constraints = folder.parent / f"{folder.name}-constraints.txt"
+    constraints.write_text("".join(line + "\n" for line in PINNED))
+    steps = [["torch==2.13.0"], [f"{wheel}[course]", "nbval>=0.11", "pytest>=9.2",
+                                 "-c", str(constraints)]]
     for packages in steps:
         proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *packages],
                               env=_clean_env(), stdin=subprocess.DEVNULL, text=True,
