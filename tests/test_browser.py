@@ -13,7 +13,9 @@ move, and change the figure, with the mouse and with the keyboard, on a phone an
 desktop. One search box and the book's title once on every page; the site's search for
 "L-BFGS" returns only the pages that contain it, each quoting its sentence; on a phone
 each figure spans the column and its text is legible; every box that scrolls sideways
-shows a shadow at its edge.
+shows a shadow at its edge. No page loads more than 6 MB with everything it fetches, nor
+holds more than 400 KB of interactive figure data, and BokehJS is loaded only by the
+pages that show an interactive figure.
 
 The page checks are also run on a small book made for the test, whose page follows the
 chapter pattern, and on a page that breaks it, so that each check is seen to pass and
