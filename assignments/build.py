@@ -4,7 +4,7 @@
     .venv/bin/python assignments/build.py 04_first_order
     .venv/bin/python assignments/build.py --no-run-tests   # skip checking the solutions
     .venv/bin/python assignments/build.py --pdf    # and PDFs of the written questions
-    .venv/bin/python assignments/build.py --seed 7 # a variant: other seeds in every question
+    .venv/bin/python assignments/build.py --seed 7 # a variant: other numbers in every question
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def main(argv=None) -> int:
                         help="do not run the reference solutions against their tests")
     parser.add_argument("--seed", type=int, default=None,
                         help="build a variant: the numbers that define the questions "
-                             "(their seeds) are drawn from this seed")
+                             "(sizes, learning rates, step counts, seeds) are drawn from "
+                             "this seed")
     parser.add_argument("--pdf", action="store_true",
                         help="also print the written questions (and, in autograder/, their "
                              "model answers and rubrics) to PDF with chromium")

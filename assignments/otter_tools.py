@@ -93,22 +93,13 @@ def torch_pin() -> str:
 
 
 def build_wheel(dest: Path) -> Path:
-    """A wheel of optnotes built from this checkout, in ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:   # a copy: the build leaves no build/ here
-        source = Path(tmp) / "optnotes"
-        source.mkdir()
-        for name in ("pyproject.toml", "README.md"):
-            shutil.copy(HERE.parent / name, source)
-        shutil.copytree(HERE.parent / "optnotes", source / "optnotes",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                        "--no-build-isolation", "--quiet", "--wheel-dir", str(dest),
-                        str(source)], check=True, capture_output=True)
-    wheels = sorted(dest.glob("optnotes-*.whl"))
-    if len(wheels) != 1:
-        raise RuntimeError(f"found {len(wheels)} optnotes wheels in {dest}")
-    return wheels[0]
+    """A wheel of optnotes built from this checkout, in ``dest`` (emptied first), as the
+    site's build makes it (``_ext/student_wheel.py``)."""
+    if str(HERE.parent / "_ext") not in sys.path:
+        sys.path.insert(0, str(HERE.parent / "_ext"))
+    import student_wheel
+
+    return student_wheel.build_wheel(HERE.parent, dest)
 
 
 def autograder_requirements(wheel: Path) -> list[str]:
@@ -122,9 +113,96 @@ def _configure(notebook: Path, wheel: Path) -> None:
     nb = nbformat.read(notebook, as_version=4)
     cell = next(c for c in nb.cells if c.source.startswith("# ASSIGNMENT CONFIG"))
     config = yaml.safe_load(cell.source)
+    export = config.get("export_cell")
+    if not isinstance(export, dict) or export.get("pdf", True):
+        raise ValueError(f"{notebook.stem}: its ASSIGNMENT CONFIG needs export_cell with "
+                         "pdf: false (otter's PDF needs LaTeX on the student's machine; the "
+                         "build puts the written answers in the zip as HTML and PDF)")
     config.update(python_version=PYTHON_VERSION, requirements=autograder_requirements(wheel),
                   autograder_files=[wheel.name])
     cell.source = "# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False)
+    nbformat.write(nb, notebook)
+
+
+# Browsers that print a page to PDF headless (no LaTeX): the first found, on the PATH or
+# where macOS and Windows install them, prints the written answers.
+BROWSERS = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable",
+            "chrome", "msedge",
+            "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+            "/Applications/Chromium.app/Contents/MacOS/Chromium",
+            "/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge",
+            r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+            r"C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe"]
+
+# The student's export cell: otter's ``grader.export`` call (``EXPORT_CALL``), preceded by
+# a rendering of the written questions (the cells between otter's BEGIN and END QUESTION
+# markers, as otter's own PDF filter keeps them) as a web page, printed to PDF where a
+# browser of BROWSERS is installed; the zip holds both. It needs only what the student
+# notebook imports (otter-grader brings nbconvert). Tagged ``otter_ignore``: grading
+# skips it.
+EXPORT_CELL = """\
+# Save your notebook first, then run this cell to export your submission: a zip of this
+# notebook and of your written answers as a web page (and as a PDF where Chrome,
+# Chromium or Edge is installed).
+import os, pathlib, shutil, subprocess
+from nbconvert import HTMLExporter
+from otter.export.exporters.base_exporter import BaseExporter
+
+answers = BaseExporter.load_notebook("{name}.ipynb", filtering=True, pagebreaks=False)
+answers.metadata["title"] = "{name}: written answers"
+page = pathlib.Path("{name}-written.html").resolve()
+page.write_text(HTMLExporter(exclude_input_prompt=True, exclude_output_prompt=True)
+                .from_notebook_node(answers)[0], encoding="utf-8")
+written, pdf = [page.name], page.with_suffix(".pdf")
+pdf.unlink(missing_ok=True)
+browser = next(filter(None, map(shutil.which, {browsers})), None)
+if browser:
+    command = [browser, "--headless", "--disable-gpu", "--no-pdf-header-footer",
+               f"--print-to-pdf={{pdf}}", page.as_uri()]
+    if getattr(os, "geteuid", lambda: 1)() == 0:   # as root, it runs only unsandboxed
+        command.insert(1, "--no-sandbox")
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        pass
+if pdf.is_file():
+    written.append(pdf.name)
+else:
+    print(f"No PDF made (no Chrome, Chromium or Edge found, or it failed): the zip "
+          f"holds your written answers as the web page {{page.name}}.")
+{call}"""
+EXPORT_CALL = re.compile(r"^grader\.export\((?P<args>.*)\)$", flags=re.M)
+
+
+def export_cell_source(name: str, call: str) -> str:
+    """The export cell of the student notebook of ``name``, around otter's ``call``."""
+    args = EXPORT_CALL.fullmatch(call.strip())
+    if args is None:
+        raise ValueError(f"not an otter export call: {call!r}")
+    args = args["args"]
+    if "files=[" in args:
+        args = args.replace("files=[", "files=written + [")
+    else:
+        args = f"{args}, files=written" if args else "files=written"
+    lines = [""]
+    for browser in map(repr, BROWSERS):
+        if len(lines[-1]) + len(browser) > 80:
+            lines.append("")
+        lines[-1] += browser + ", "
+    browsers = "[\n    " + "\n    ".join(line.rstrip() for line in lines).rstrip(",") + "]"
+    return EXPORT_CELL.format(name=name, browsers=browsers, call=f"grader.export({args})")
+
+
+def _add_written_answers_to_export(notebook: Path, name: str) -> None:
+    """Make the export cell of ``notebook`` put its written answers in the zip."""
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and EXPORT_CALL.search(c.source)]
+    if len(cells) != 1:
+        raise RuntimeError(f"{notebook} has {len(cells)} export cells, not one")
+    cells[0].source = export_cell_source(name, EXPORT_CALL.search(cells[0].source)[0])
+    tags = cells[0].metadata.setdefault("tags", [])
+    if "otter_ignore" not in tags:
+        tags.append("otter_ignore")
     nbformat.write(nb, notebook)
 
 
@@ -153,6 +231,8 @@ def build_one(master: Path, out: Path, run_tests: bool = True, wheel: Path | Non
     zips = sorted((dest / "autograder").glob("*.zip"))
     if len(zips) != 1:
         raise RuntimeError(f"otter assign made {len(zips)} autograder zips for {name}")
+    for notebook in (dest / "student" / f"{name}.ipynb", dest / "autograder" / f"{name}.ipynb"):
+        _add_written_answers_to_export(notebook, name)
     return Built(name, dest / "student" / f"{name}.ipynb", zips[0],
                  dest / "autograder" / f"{name}.ipynb")
 
@@ -161,7 +241,7 @@ def build(out: Path, run_tests: bool = True, names=None, seed: int | None = None
     out.mkdir(parents=True, exist_ok=True)
     masters = [m for m in MASTERS if not names or m.stem in names]
     with tempfile.TemporaryDirectory() as tmp:
-        wheel = build_wheel(Path(tmp))
+        wheel = build_wheel(Path(tmp) / "wheel")
         return [build_one(m, out, run_tests, wheel, seed) for m in masters]
 
 
@@ -251,10 +331,12 @@ def to_html(nb: nbformat.NotebookNode, title: str) -> str:
 
 
 def html_to_pdf(html: Path, pdf: Path) -> Path:
-    """Print ``html`` to ``pdf`` with headless chromium (Debian's ``chromium``)."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    """Print ``html`` to ``pdf`` with headless chromium (Debian's ``chromium``, or another
+    browser of :data:`BROWSERS`)."""
+    browser = next(filter(None, map(shutil.which, BROWSERS)), None)
     if browser is None:
-        raise RuntimeError("chromium is needed for PDFs: apt-get install chromium")
+        raise RuntimeError("chromium (or Chrome, or Edge) is needed for PDFs: "
+                           "apt-get install chromium")
     subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
                     "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()],
                    check=True, capture_output=True, timeout=120)

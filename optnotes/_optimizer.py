@@ -330,15 +330,17 @@ class Optimizer(torch.optim.Optimizer):
         """
         if not torch.compiler.is_compiling() or isinstance(group["lr"], torch.Tensor):
             return
-        seen = self.__dict__.setdefault("_compiled_float_lrs", set())
-        seen.add(float(group["lr"]))
-        if len(seen) > 1 and not self.__dict__.get("_warned_float_lr", False):
+        seen = self.__dict__.setdefault("_compiled_float_lrs", [])  # in the order seen
+        lr = float(group["lr"])
+        earlier = [x for x in seen if x != lr]
+        if lr not in seen:
+            seen.append(lr)
+        if earlier and not self.__dict__.get("_warned_float_lr", False):
             self._warned_float_lr = True
             warnings.warn(
-                f"{type(self).__name__}: a compiled step saw lr={group['lr']!r} after "
-                f"{min(seen)!r} or {max(seen)!r}: with a float lr every new value (a "
-                "scheduler's) compiles the step again, and past dynamo's cache size limit "
-                "it runs eagerly; build the optimizer with lr=torch.tensor(lr) to compile "
+                f"{type(self).__name__}: a compiled step saw lr={lr!r} after "
+                f"lr={earlier[-1]!r}: with a float lr every new value (a scheduler's) compiles "
+                "the step again, and past dynamo's cache size limit it runs eagerly; build the optimizer with lr=torch.tensor(lr) to compile "
                 "the step once", RuntimeWarning, stacklevel=4)
 
     def _warn_eps_underflow(self, group: dict) -> None:

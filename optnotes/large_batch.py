@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from . import _checks
-from ._optimizer import Optimizer, _add_scaled_
+from ._optimizer import Optimizer, _add_scaled_, _Piece
 from .adaptive import Adam, _one_minus_powers
 from .decoupled import _ascent_only
 
@@ -23,7 +23,11 @@ def trust_ratios(theta: list, u: list, coefficient: float = 1.0, eps: float = 0.
     r"""The trust ratio :math:`\eta\,\|\theta\| / (\|u\| + \text{eps})` of each tensor, as a
     0-dim tensor on its device, and 1 where either norm is 0 (a zero-initialized bias, or
     a tensor whose update is 0), as optax's ``scale_by_trust_ratio``."""
-    theta_norms, u_norms = torch._foreach_norm(theta), torch._foreach_norm(u)
+    return _ratios(torch._foreach_norm(theta), torch._foreach_norm(u), coefficient, eps)
+
+
+def _ratios(theta_norms: list, u_norms: list, coefficient: float = 1.0, eps: float = 0.0):
+    """:func:`trust_ratios` from the norms."""
     if len({(x.device, x.dtype) for x in theta_norms + u_norms}) == 1:  # one stacked op
         a, b = torch.stack(theta_norms), torch.stack(u_norms)
         ratio = torch.where((a == 0) | (b == 0), torch.ones_like(a), coefficient * a / (b + eps))
@@ -163,7 +167,10 @@ class LAMB(Optimizer):
     """
 
     counts_steps = True
-    steps_in_pieces = False  # the ratio needs the norm of the whole tensor
+    #: A large CPU tensor steps in pieces (Adam's passes then run on data in cache); its
+    #: norms are those of its pieces combined, √(Σ‖piece‖²), which may differ from the
+    #: whole tensor's norm in the last bits, and a last pass in pieces recomputes u.
+    norms_from_pieces = True
 
     def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-6, weight_decay: float = 0.0, maximize: bool = False):
@@ -179,24 +186,71 @@ class LAMB(Optimizer):
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()`` if given."""
         loss = self._loss(closure)
+        chunks, owners, theta_norms, u_norms = [], [], [], []
         # g ← −g if maximize (no L2 term: the decay is decoupled)
         for group, params, theta, g in self._groups():
-            eps, (rho1, rho2), delta = group["lr"], group["betas"], group["eps"]
+            rho1, rho2 = group["betas"]
             s = self._state_tensors(params, "s")
             r = self._state_tensors(params, "r")
             t = self._step_counts(params)  # t ← t + 1
             torch._foreach_lerp_(s, g, 1.0 - rho1)  # s ← ρ1 s + (1−ρ1) g
             torch._foreach_mul_(r, rho2)  # r ← ρ2 r + (1−ρ2) g⊙g
             torch._foreach_addcmul_(r, g, g, value=1.0 - rho2)
-            # u ← ŝ/(√r̂ + δ) + λθ
-            denom = torch._foreach_div(r, _one_minus_powers(rho2, t))
-            torch._foreach_sqrt_(denom)
-            torch._foreach_add_(denom, delta)
-            torch._foreach_mul_(denom, _one_minus_powers(rho1, t))
-            u = torch._foreach_div(s, denom)
-            if group["weight_decay"]:
-                torch._foreach_add_(u, theta, alpha=group["weight_decay"])
-            # θ ← θ − ε ‖θ‖/‖u‖ u
-            torch._foreach_mul_(u, trust_ratios(theta, u))
-            _add_scaled_(theta, u, -eps, temporary=True)
+            u = self._direction(group, theta, s, r, t)
+            owners += [x.param if isinstance(x, _Piece) else x for x in params]
+            theta_norms += torch._foreach_norm(theta)
+            u_norms += torch._foreach_norm(u)
+            # a piece of a large CPU tensor: its u is computed again at the end, in cache
+            pieced = any(isinstance(x, _Piece) for x in params)
+            chunks.append((group, theta, None if pieced else u, (s, r, t)))
+        # θ ← θ − ε ‖θ‖/‖u‖ u, each tensor's norms from its pieces' ones
+        lengths = _run_lengths(owners)
+        ratios = iter(_repeat(_ratios(*(_whole_norms(n, lengths)
+                                         for n in (theta_norms, u_norms))), lengths))
+        for group, theta, u, moments in chunks:
+            if u is None:
+                u = self._direction(group, theta, *moments)
+            torch._foreach_mul_(u, [next(ratios) for _ in u])
+            _add_scaled_(theta, u, -group["lr"], temporary=True)
         return loss
+
+    @staticmethod
+    def _direction(group: dict, theta: list, s: list, r: list, t: list) -> list:
+        """u ← ŝ/(√r̂ + δ) + λθ."""
+        (rho1, rho2), delta = group["betas"], group["eps"]
+        denom = torch._foreach_div(r, _one_minus_powers(rho2, t))
+        torch._foreach_sqrt_(denom)
+        torch._foreach_add_(denom, delta)
+        torch._foreach_mul_(denom, _one_minus_powers(rho1, t))
+        u = torch._foreach_div(s, denom)
+        if group["weight_decay"]:
+            torch._foreach_add_(u, theta, alpha=group["weight_decay"])
+        return u
+
+
+def _run_lengths(owners: list) -> list:
+    """How many consecutive entries of ``owners`` are the same tensor (its pieces)."""
+    lengths = []
+    for i, owner in enumerate(owners):
+        if i and owner is owners[i - 1]:
+            lengths[-1] += 1
+        else:
+            lengths.append(1)
+    return lengths
+
+
+def _whole_norms(norms: list, lengths: list) -> list:
+    """Each tensor's norm from those of its ``lengths`` consecutive pieces, √(Σ‖piece‖²)."""
+    if len(norms) == len(lengths):  # no tensor in pieces
+        return norms
+    whole, start = [], 0
+    for n in lengths:
+        whole.append(norms[start] if n == 1
+                     else torch.linalg.vector_norm(torch.stack(norms[start:start + n])))
+        start += n
+    return whole
+
+
+def _repeat(xs: list, lengths: list) -> list:
+    """Each ``xs[i]`` repeated ``lengths[i]`` times."""
+    return [x for x, n in zip(xs, lengths) for _ in range(n)]

@@ -229,3 +229,41 @@ def learning_curves(ax, curves: dict, xlabel: str = "step", ylabel: str = "loss"
     if curves:
         ax.legend(frameon=False)
     return ax
+
+
+def seed_spread(ax, data, x: str, y: str, hue: str | None = None, log: bool = True,
+                estimator: str = "mean", errorbar=None, join: bool = True, order=None,
+                hue_order=None, size: float = 5.0):
+    """The spread of a result over seeds: every seed a dot, and the ``estimator`` of
+    each group (``"mean"`` or ``"median"``) joined by a line, drawn with seaborn.
+
+    ``data`` is a long table (a ``pandas.DataFrame`` or a dict of equal-length columns)
+    with one row per seed and setting; ``x`` is treated as a category (its values are
+    equally spaced, so geometric values such as learning rates read as a log axis).
+    ``errorbar`` is passed to ``seaborn.pointplot`` (``None``: no bars; ``"sd"``: one
+    standard deviation, of the values). With ``join`` the estimates of one ``hue`` are joined by a line
+    (for an ordered ``x``, such as a learning rate). With ``log`` the ``y`` axis is
+    logarithmic.
+    """
+    import pandas as pd
+    import seaborn as sns
+
+    if estimator not in ("mean", "median"):
+        raise ValueError(f"estimator must be 'mean' or 'median', got {estimator!r}")
+    frame = pd.DataFrame(data)
+    for column in (x, y) + ((hue,) if hue is not None else ()):
+        if column not in frame.columns:
+            raise ValueError(f"data has no column {column!r} (columns: {list(frame.columns)})")
+    dodge = hue is not None and frame[hue].nunique() > 1
+    width = 0.8 / frame[hue].nunique() if dodge else 0.0
+    sns.stripplot(data=frame, x=x, y=y, hue=hue, order=order, hue_order=hue_order,
+                  dodge=dodge, jitter=0.05, size=size, alpha=0.55, linewidth=0,
+                  legend=False, ax=ax)
+    sns.pointplot(data=frame, x=x, y=y, hue=hue, order=order, hue_order=hue_order,
+                  estimator=estimator, errorbar=errorbar, capsize=0.15 if errorbar else 0,
+                  dodge=(0.8 - width) if dodge else False, markers="D", markersize=4,
+                  linewidth=1.5, linestyle="-" if join else "none",
+                  err_kws={"linewidth": 1.2}, ax=ax)
+    if log:  # after the estimates, which are then of the values, not of their logarithms
+        ax.set_yscale("log")
+    return ax

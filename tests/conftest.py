@@ -20,6 +20,7 @@ matplotlib.use("Agg", force=True)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from site_build import chapter_runs, chapters_the_session_needs  # noqa: E402,F401 - a fixture
 
 HAS_CUDA = torch.cuda.is_available()
 NO_CUDA = "no CUDA device"
@@ -41,6 +42,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chapters_start_with_the_session(request):
+    """Start executing the chapters the session needs (every one when it builds the book)
+    at its start, in the background, so they run beside the tests that come first (the
+    assignments' gradings use one core each) rather than after them."""
+    if chapters_the_session_needs(request.session):
+        request.getfixturevalue("chapter_runs")
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ marks from the autograder; an unanswered student notebook must get zero autograd
 points, every test case failing; the wrong and hard-coded submissions kept in
 ``tests/assignment_fixtures/`` (one file per master, required) must score less than full
 marks on each question they fake and full marks on the others; and the student
-notebooks must hold neither the hidden tests nor the solutions. ``otter assign`` itself
+notebooks must hold neither the hidden tests nor the solutions. Each master with variant
+lines is also built as two variants (``build.py --seed``): the reference solution must
+get full marks on both, and the hard-coded submissions must lose points on the first.
+``otter assign`` itself
 refuses a master whose reference solution fails its tests (checked once below;
 ``assignments/build.py`` runs that check on every build by default, so the session
 fixture skips it to grade each solution once).
@@ -38,9 +41,16 @@ FIXTURES = ROOT / "tests" / "assignment_fixtures"
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory):
+def wheel(tmp_path_factory):
+    """One wheel of optnotes for every build of the session."""
+    return otter_tools.build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, wheel):
     out = tmp_path_factory.mktemp("assignments")
-    return {b.name: b for b in otter_tools.build(out, run_tests=False)}
+    return {m.stem: otter_tools.build_one(m, out, run_tests=False, wheel=wheel)
+            for m in MASTERS}
 
 
 def grade_results(notebook: Path, autograder: Path) -> dict:
@@ -143,19 +153,27 @@ def substitute(solution: Path, cells: dict, dest: Path) -> Path:
     return dest
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("master", MASTERS, ids=IDS)
-def test_wrong_and_hard_coded_submissions_lose_points(master, built, tmp_path):
-    b = built[master.stem]
-    for i, sub in enumerate(fakes(master)):
+def check_fakes_lose_points(master: Path, b: otter_tools.Built, subs: list, tmp_path: Path,
+                            label: str = "") -> None:
+    """Grade each submission of ``subs`` (the reference solution of the build ``b`` with
+    cells replaced): less than full marks on the questions it fakes, full marks on the
+    others (except those that use a faked function)."""
+    for i, sub in enumerate(subs):
         notebook = substitute(b.solution, sub["cells"], tmp_path / f"{master.stem}_{i}.ipynb")
         scores = grades(notebook, b.autograder)
         for name in autograded(master):
             score, possible = scores[name]
+            what = f"{label}{sub['name']}"
             if name in sub["fakes"]:
-                assert score < possible, f"{sub['name']}: {name} scores {score}/{possible}"
+                assert score < possible, f"{what}: {name} scores {score}/{possible}"
             elif name not in sub.get("uses_faked", ()):
-                assert score == possible, f"{sub['name']} breaks {name}: {score}/{possible}"
+                assert score == possible, f"{what} breaks {name}: {score}/{possible}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("master", MASTERS, ids=IDS)
+def test_wrong_and_hard_coded_submissions_lose_points(master, built, tmp_path):
+    check_fakes_lose_points(master, built[master.stem], fakes(master), tmp_path)
 
 
 def _hidden_tests_and_solutions(master: Path) -> list[str]:
@@ -206,7 +224,7 @@ def test_student_notebook_holds_no_hidden_test_or_solution(master, built):
 
 
 @pytest.mark.slow
-def test_otter_assign_rejects_a_wrong_reference_solution(tmp_path):
+def test_otter_assign_rejects_a_wrong_reference_solution(tmp_path, wheel):
     master = MASTERS[0]
     text = master.read_text()
     start = text.index("# BEGIN SOLUTION\n", text.index("```{code-cell}", text.index("# BEGIN QUESTION")))
@@ -216,7 +234,7 @@ def test_otter_assign_rejects_a_wrong_reference_solution(tmp_path):
     copy = tmp_path / master.name
     copy.write_text(broken)
     with pytest.raises(Exception):
-        otter_tools.build_one(copy, tmp_path / "out", run_tests=True)
+        otter_tools.build_one(copy, tmp_path / "out", run_tests=True, wheel=wheel)
 
 
 def zip_environment(autograder: Path) -> dict:
@@ -296,7 +314,49 @@ def test_student_notebook_ends_with_the_export_cell(master, built):
     nb = nbformat.read(built[master.stem].student, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "grader.export(" in code[-1].source
+    assert f'"{master.stem}-written.html"' in code[-1].source  # the written answers, readable
     assert "Rubric (" not in "\n".join(c.source for c in nb.cells)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("master", [MASTERS[IDS.index("04_first_order")]], ids=["04_first_order"])
+def test_export_zip_holds_the_written_answers_readable(master, built, tmp_path):
+    """A student answers the written questions, saves, and runs the export cell (in a
+    kernel, in an empty folder): the zip holds the notebook and a web page of the written
+    answers, and a PDF of them where a browser is installed (none needs LaTeX); the
+    autograded questions stay out of the page; the grader reads the zip. Every master gets
+    the same export cell (test_student_notebook_ends_with_the_export_cell), so one runs."""
+    from nbclient import NotebookClient
+
+    b = built[master.stem]
+    nb = nbformat.read(b.student, as_version=4)
+    answers = []
+    for cell in nb.cells:
+        if cell.source.strip() == "_Type your answer here, replacing this text._":
+            answers.append(f"My written answer {len(answers)}: the risk is not zero.")
+            cell.source = answers[-1]
+    assert answers, "the student notebook has no written answer cell"
+    nbformat.write(nb, tmp_path / f"{b.name}.ipynb")
+    export = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert "otter_ignore" in export.metadata.get("tags", [])   # grading skips it
+    run = nbformat.v4.new_notebook(cells=[nb.cells[0], export], metadata=nb.metadata)
+    assert "otter.Notebook(" in run.cells[0].source
+    NotebookClient(run, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in run.cells[-1].outputs)
+    (exported,) = tmp_path.glob(f"{b.name}_*.zip")
+    with zipfile.ZipFile(exported) as z:
+        names = set(z.namelist())
+        assert {f"{b.name}.ipynb", f"{b.name}-written.html"} <= names
+        html = z.read(f"{b.name}-written.html").decode()
+        pdf = z.read(f"{b.name}-written.pdf") if f"{b.name}-written.pdf" in names else None
+    assert all(answer in html for answer in answers)
+    assert "grader.check(" not in html and "otter.Notebook(" not in html
+    if any(shutil.which(browser) for browser in otter_tools.BROWSERS):
+        assert pdf is not None and pdf.startswith(b"%PDF") and len(pdf) > 1000, printed
+    else:
+        assert pdf is None and "No PDF made" in printed
+    found = otter_tools.submissions(exported, tmp_path / "grading", b.name)
+    assert [n.name for n in found.values()] == [f"{b.name}.ipynb"]
 
 
 @pytest.mark.slow
@@ -380,8 +440,9 @@ def test_each_written_question_has_a_rubric_beside_its_model_answer(master):
 
 
 # masters whose questions draw no random numbers, and so have no variants
-NO_VARIANTS = {"06_second_order": "Rosenbrock and quadratics from their usual starts"}
+NO_VARIANTS: dict[str, str] = {}
 VARIANT_SEEDS = (11, 12)
+VARIED = [m for m in MASTERS if m.stem not in NO_VARIANTS]
 
 
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
@@ -400,13 +461,26 @@ def test_variants_draw_the_numbers_questions_and_hidden_tests_use(master):
     assert drawn[0] != drawn[1] != otter_tools.variant_text(text, None)
 
 
+@pytest.fixture(scope="session")
+def variant_builds(tmp_path_factory, wheel):
+    """``get(master, seed)``: the variant ``seed`` of ``master``, built once a session."""
+    out, cache = tmp_path_factory.mktemp("variants"), {}
+
+    def get(master: Path, seed: int) -> otter_tools.Built:
+        if (master.stem, seed) not in cache:
+            cache[master.stem, seed] = otter_tools.build_one(
+                master, out / str(seed), run_tests=False, wheel=wheel, seed=seed)
+        return cache[master.stem, seed]
+
+    return get
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stem", ["01_erm", "02_minibatches"])
-def test_reference_solution_gets_full_marks_on_variants(stem, tmp_path):
-    master = MASTERS[IDS.index(stem)]
+@pytest.mark.parametrize("master", VARIED, ids=[m.stem for m in VARIED])
+def test_reference_solution_gets_full_marks_on_variants(master, variant_builds):
     names = otter_tools.variants(master)
     for seed in VARIANT_SEEDS:
-        b = otter_tools.build_one(master, tmp_path / str(seed), run_tests=False, seed=seed)
+        b = variant_builds(master, seed)
         student = "\n".join(c.source for c in nbformat.read(b.student, as_version=4).cells)
         shown = {n: re.search(rf"^{n} = (.*)$", student, flags=re.M).group(1) for n in names}
         assert shown != {n: d for n, (d, _) in names.items()}, shown
@@ -414,3 +488,14 @@ def test_reference_solution_gets_full_marks_on_variants(stem, tmp_path):
         for name in autograded(master):
             score, possible = scores[name]
             assert possible > 0 and score == possible, f"seed {seed}, {name}: {score}/{possible}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("master", VARIED, ids=[m.stem for m in VARIED])
+def test_hard_coded_submissions_lose_points_on_a_variant(master, variant_builds, tmp_path):
+    """The hard-coded submissions (answers of the default draw typed in, or recomputed
+    from a formula) also lose points on a variant, whose numbers they were not made for."""
+    seed = VARIANT_SEEDS[0]
+    subs = [s for s in fakes(master) if s["kind"] == "hard-coded"]
+    check_fakes_lose_points(master, variant_builds(master, seed), subs, tmp_path,
+                            label=f"seed {seed}: ")

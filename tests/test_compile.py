@@ -4,6 +4,7 @@ the eager iterates. The compile counts come from torch's dynamo counters, never 
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -172,7 +173,10 @@ def test_a_float_lr_that_a_scheduler_changes_inside_a_compiled_step_is_said(name
     torch._dynamo.reset()
     with pytest.warns(RuntimeWarning, match=r"lr=torch\.tensor\(lr\)") as caught:
         _run_form(CASES[name], "function", 0.01, "eager")
-    assert sum("compiles the step again" in str(w.message) for w in caught) == 1
+    said = [str(w.message) for w in caught if "compiles the step again" in str(w.message)]
+    assert len(said) == 1
+    new, old = re.search(r"saw lr=(\S+) after lr=(\S+):", said[0]).groups()
+    assert float(new) != float(old), said[0]  # the two values that differ
     for lr, scheduled in ((torch.tensor(0.01), True), (0.01, False)):
         torch._dynamo.reset()
         with warnings.catch_warnings():

@@ -32,7 +32,7 @@ def zero_one(scores, y):
         "fakes": ["q2_bayes_error", "q3_memorization"],
         "cells": {
             "def bayes_risk(": """
-problem = on.data.TwoGaussians(n=2, separation=2.0)
+problem = on.data.TwoGaussians(n=DIM, separation=SEPARATION)
 
 
 def bayes_risk(problem, m, seed):
@@ -40,7 +40,7 @@ def bayes_risk(problem, m, seed):
     return p, math.sqrt(p * (1 - p) / m)
 
 
-estimate, stderr = bayes_risk(problem, 200_000, RISK_SEED)
+estimate, stderr = bayes_risk(problem, M_RISK, RISK_SEED)
 """,
             "def nn1_predict(": """
 def nn1_predict(train, X):
@@ -48,7 +48,7 @@ def nn1_predict(train, X):
     return train.y[nearest]
 
 
-train = problem.sample(50, seed=TRAIN_SEED, device="cpu")
+train = problem.sample(N_TRAIN, seed=TRAIN_SEED, device="cpu")
 train_risk, true_risk = 0.0, 0.25
 """},
     },
@@ -58,7 +58,7 @@ train_risk, true_risk = 0.0, 0.25
         "fakes": ["q2_bayes_error", "q3_memorization"],
         "cells": {
             "def bayes_risk(": """
-problem = on.data.TwoGaussians(n=2, separation=2.0)
+problem = on.data.TwoGaussians(n=DIM, separation=SEPARATION)
 
 
 def bayes_risk(problem, m, seed):
@@ -67,7 +67,7 @@ def bayes_risk(problem, m, seed):
     return p, math.sqrt(p * (1 - p)) / m
 
 
-estimate, stderr = bayes_risk(problem, 200_000, RISK_SEED)
+estimate, stderr = bayes_risk(problem, M_RISK, RISK_SEED)
 """,
             "def nn1_predict(": """
 def nn1_predict(train, X):
@@ -75,8 +75,8 @@ def nn1_predict(train, X):
     return train.y[nearest[torch.randperm(len(nearest))]]
 
 
-train = problem.sample(50, seed=TRAIN_SEED, device="cpu")
-fresh = problem.sample(20_000, seed=TEST_SEED, device="cpu")
+train = problem.sample(N_TRAIN, seed=TRAIN_SEED, device="cpu")
+fresh = problem.sample(N_TEST, seed=TEST_SEED, device="cpu")
 train_risk = 0.0
 true_risk = float((nn1_predict(train, fresh.X) != fresh.y).float().mean())
 """},

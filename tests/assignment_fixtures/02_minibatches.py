@@ -3,15 +3,16 @@
 
 GIVEN_POPULATION = """
 gen = torch.Generator().manual_seed(POPULATION_SEED)
-X_all = torch.randn(100_000, 5, generator=gen, dtype=torch.float64)
-y_all = X_all @ torch.ones(5, dtype=torch.float64) + torch.randn(100_000, generator=gen,
-                                                                 dtype=torch.float64)
-w = torch.zeros(5, dtype=torch.float64)
-sizes = [10, 100, 1000]
+X_all = torch.randn(N_POPULATION, N_FEATURES, generator=gen, dtype=torch.float64)
+y_all = X_all @ torch.ones(N_FEATURES, dtype=torch.float64) + torch.randn(
+    N_POPULATION, generator=gen, dtype=torch.float64)
+w = torch.zeros(N_FEATURES, dtype=torch.float64)
+sizes = SIZES
 """
 
 GIVEN_DATA = """
-data = on.data.TwoGaussians(n=2, separation=3.0).sample(2000, seed=DATA_SEED, device="cpu")
+data = on.data.TwoGaussians(n=2, separation=3.0).sample(N_DATA, seed=DATA_SEED,
+                                                         device="cpu")
 """
 
 SUBMISSIONS = [
@@ -46,7 +47,7 @@ def gradient_error(m, draws, seed):
     return 9.8 / math.sqrt(m)
 
 
-errors = {m: gradient_error(m, 200, seed=ERROR_SEED) for m in sizes}
+errors = {m: gradient_error(m, DRAWS, seed=ERROR_SEED) for m in sizes}
 slope = -0.5
 """,
             "def one_epoch(": GIVEN_DATA + """
@@ -71,7 +72,7 @@ def gradient_error(m, draws, seed):
     return float((minibatch_gradient(w, X_all[idx], y_all[idx]) - full).norm())
 
 
-errors = {m: gradient_error(m, 200, seed=ERROR_SEED) for m in sizes}
+errors = {m: gradient_error(m, DRAWS, seed=ERROR_SEED) for m in sizes}
 slope = on.lesson.loglog_slope(sizes, [errors[m] for m in sizes])
 """,
             "def one_epoch(": GIVEN_DATA + """
@@ -79,9 +80,9 @@ slope = on.lesson.loglog_slope(sizes, [errors[m] for m in sizes])
 def one_epoch(order, seed=0):
     torch.manual_seed(seed)
     model = torch.nn.Linear(2, 2)
-    opt = on.SGD(model.parameters(), lr=0.5)
-    for start in range(0, len(order), 20):
-        idx = torch.arange(start, start + 20)
+    opt = on.SGD(model.parameters(), lr=LR)
+    for start in range(0, len(order), BATCH):
+        idx = torch.arange(start, start + BATCH)
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(data.X[idx]), data.y[idx]).backward()
         opt.step()
@@ -91,7 +92,7 @@ def one_epoch(order, seed=0):
 
 loss_sorted = one_epoch(torch.argsort(data.y, stable=True))
 shuffle = torch.Generator().manual_seed(SHUFFLE_SEED)
-shuffled = torch.randperm(2000, generator=shuffle)
+shuffled = torch.randperm(N_DATA, generator=shuffle)
 loss_shuffled = one_epoch(shuffled)
 """},
     },

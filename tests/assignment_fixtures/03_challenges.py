@@ -2,16 +2,17 @@
 ``01_erm.py`` for the format)."""
 
 GIVEN_W = """
+n = len(EIGENVALUES)
 gen = torch.Generator().manual_seed(W_SEED)
-V, _ = torch.linalg.qr(torch.randn(4, 4, generator=gen, dtype=torch.float64))
-W = V @ torch.diag(torch.tensor([2.0, 1.0, 0.5, 0.25], dtype=torch.float64)) @ V.T
-x0 = torch.randn(4, generator=gen, dtype=torch.float64)
+V, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+W = V @ torch.diag(torch.tensor(EIGENVALUES, dtype=torch.float64)) @ V.T
+x0 = torch.randn(n, generator=gen, dtype=torch.float64)
 """
 
 GIVEN_Q = """
 gen = torch.Generator().manual_seed(RNN_SEED)
-Q, _ = torch.linalg.qr(torch.randn(8, 8, generator=gen, dtype=torch.float64))
-h0 = torch.randn(8, generator=gen, dtype=torch.float64)
+Q, _ = torch.linalg.qr(torch.randn(RNN_DIM, RNN_DIM, generator=gen, dtype=torch.float64))
+h0 = torch.randn(RNN_DIM, generator=gen, dtype=torch.float64)
 h0 = h0 / h0.norm()
 grad_norms = {}
 """
@@ -76,7 +77,7 @@ def power_iterate(W, x, steps):
     return x
 
 
-alignment = float((power_iterate(W, x0, 50) @ V[:, 0]).abs())
+alignment = float((power_iterate(W, x0, POWER_STEPS) @ V[:, 0]).abs())
 """,
             "def gradient_norm(": GIVEN_Q + """
 
@@ -89,8 +90,8 @@ def gradient_norm(W, h0, T):
     return float(g.norm())
 
 
-for rho in (0.9, 1.0, 1.1):
-    grad_norms[rho] = gradient_norm(rho * Q, h0, 50)
+for rho in RHOS:
+    grad_norms[rho] = gradient_norm(rho * Q, h0, T_STEPS)
 """},
     },
 ]

@@ -2,8 +2,8 @@
 ``01_erm.py`` for the format)."""
 
 GIVEN_BOWL = """
-bowl = on.objectives.quadratic([1.0, 0.5])
-sigma = 0.5
+bowl = on.objectives.quadratic(CURVATURES)
+sigma = SIGMA
 floors = {}
 """
 
@@ -54,11 +54,11 @@ def linear_decay(k, lr0, tau, final_factor):
         "cells": {"def noise_floor(": GIVEN_BOWL + """
 
 def noise_floor(lr, steps, seed):
-    return sum(lr * sigma**2 / (2 * (2 - lr * lam)) for lam in (1.0, 0.5))
+    return sum(lr * sigma**2 / (2 * (2 - lr * lam)) for lam in CURVATURES)
 
 
-for lr in [0.1, 0.01]:
-    floors[lr] = noise_floor(lr, 2000, seed=NOISE_SEED)
+for lr in LRS:
+    floors[lr] = noise_floor(lr, N_STEPS, seed=NOISE_SEED)
 """},
     },
     {
@@ -69,7 +69,7 @@ for lr in [0.1, 0.01]:
 
 def noise_floor(lr, steps, seed):
     gen = torch.Generator().manual_seed(seed)
-    x = torch.zeros(400, 2, dtype=torch.float64, requires_grad=True)
+    x = torch.zeros(N_CHAINS, 2, dtype=torch.float64, requires_grad=True)
     opt = on.SGD([x], lr=lr)
     tail = []
     for step in range(steps):
@@ -82,8 +82,8 @@ def noise_floor(lr, steps, seed):
     return sum(tail) / len(tail)
 
 
-for lr in [0.1, 0.01]:
-    floors[lr] = noise_floor(lr, 2000, seed=NOISE_SEED)
+for lr in LRS:
+    floors[lr] = noise_floor(lr, N_STEPS, seed=NOISE_SEED)
 """},
     },
 ]

@@ -34,20 +34,20 @@ import numpy as np
 def adagrad_rates(steps, seed):
     gen = torch.Generator().manual_seed(seed)
     theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = on.AdaGrad([theta], lr=0.1)
+    opt = on.AdaGrad([theta], lr=ADAGRAD_LR)
     rates = []
     for _ in range(steps):
         before = theta.detach().clone()
         opt.zero_grad()
         theta.sum().backward()
-        theta.grad += 0.5 * torch.randn(1, generator=gen, dtype=torch.float64)
+        theta.grad += NOISE_STD * torch.randn(1, generator=gen, dtype=torch.float64)
         opt.step()
         rates.append(float((theta.detach() - before).abs()))
     return rates
 
 
-rates = adagrad_rates(2000, seed=RATE_SEED)
-slope = on.lesson.loglog_slope(np.arange(10, 2001), rates[9:])
+rates = adagrad_rates(N_STEPS, seed=RATE_SEED)
+slope = on.lesson.loglog_slope(np.arange(10, N_STEPS + 1), rates[9:])
 """},
     },
     {
@@ -59,10 +59,10 @@ import numpy as np
 
 
 def adagrad_rates(steps, seed):
-    return [0.1 / math.sqrt(1.25 * t) for t in range(1, steps + 1)]
+    return [ADAGRAD_LR / math.sqrt((1 + NOISE_STD**2) * t) for t in range(1, steps + 1)]
 
 
-rates = adagrad_rates(2000, seed=RATE_SEED)
+rates = adagrad_rates(N_STEPS, seed=RATE_SEED)
 slope = -0.5
 """},
     },

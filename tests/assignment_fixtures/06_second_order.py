@@ -63,7 +63,8 @@ def cg_solve(A, b, iters):
 import numpy as np
 import scipy.optimize
 
-rosen = on.objectives.rosenbrock(10)
+rosen = on.objectives.rosenbrock(ROSEN_DIM)
+x0 = torch.tensor(ROSEN_START * (ROSEN_DIM // 2), dtype=torch.float64)
 
 
 def lbfgs_evaluations(f, x0):
@@ -80,8 +81,8 @@ def lbfgs_evaluations(f, x0):
     return opt.state[x].get("n_iter", 1), x.detach()
 """ + SCIPY.replace("NFEV", "nit") + """
 
-ours, x_ours = lbfgs_evaluations(rosen, rosen.start)
-theirs, _ = scipy_evaluations(rosen, rosen.start)
+ours, x_ours = lbfgs_evaluations(rosen, x0)
+theirs, _ = scipy_evaluations(rosen, x0)
 """},
     },
     {
@@ -92,7 +93,8 @@ theirs, _ = scipy_evaluations(rosen, rosen.start)
 import numpy as np
 import scipy.optimize
 
-rosen = on.objectives.rosenbrock(10)
+rosen = on.objectives.rosenbrock(ROSEN_DIM)
+x0 = torch.tensor(ROSEN_START * (ROSEN_DIM // 2), dtype=torch.float64)
 
 
 def lbfgs_evaluations(f, x0):
@@ -103,8 +105,8 @@ def scipy_evaluations(f, x0):
     return 55, f.minimizer
 
 
-ours, x_ours = lbfgs_evaluations(rosen, rosen.start)
-theirs, _ = scipy_evaluations(rosen, rosen.start)
+ours, x_ours = lbfgs_evaluations(rosen, x0)
+theirs, _ = scipy_evaluations(rosen, x0)
 """},
     },
 ]

@@ -55,15 +55,15 @@ def marginal_bias(counts):
 
 def last_layer_std(init, depth, seed):
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(500, 200, generator=gen)
+    x = torch.randn(BATCH, WIDTH, generator=gen)
     for _ in range(depth):
-        w = init(torch.empty(200, 200), generator=gen)
+        w = init(torch.empty(WIDTH, WIDTH), generator=gen)
         h = torch.tanh(x @ w.T)
     return float(h.std())
 
 
 for name, init in inits.items():
-    last_std[name] = last_layer_std(init, 20, seed=INIT_SEED)
+    last_std[name] = last_layer_std(init, DEPTH, seed=INIT_SEED)
 """},
     },
     {
@@ -77,7 +77,7 @@ def last_layer_std(init, depth, seed):
 
 
 for name, init in inits.items():
-    last_std[name] = last_layer_std(init, 20, seed=INIT_SEED)
+    last_std[name] = last_layer_std(init, DEPTH, seed=INIT_SEED)
 """},
     },
 ]

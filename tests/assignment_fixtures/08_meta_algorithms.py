@@ -51,19 +51,19 @@ def ema(points, decay):
 def tail_errors(steps, seed):
     gen = torch.Generator().manual_seed(seed)
     theta = torch.ones(1, dtype=torch.float64, requires_grad=True)
-    opt = on.SGD([theta], lr=0.1)
+    opt = on.SGD([theta], lr=TAIL_LR)
     tail = []
     for step in range(steps):
         opt.zero_grad()
         (0.5 * theta**2).sum().backward()
-        theta.grad += torch.randn(1, generator=gen, dtype=torch.float64)
+        theta.grad += TAIL_NOISE * torch.randn(1, generator=gen, dtype=torch.float64)
         opt.step()
         tail.append(float(theta))
     mean = sum(tail) / len(tail)
     return sum(0.5 * t**2 for t in tail) / len(tail), 0.5 * mean**2
 
 
-floor, averaged = tail_errors(4000, seed=TAIL_SEED)
+floor, averaged = tail_errors(TAIL_STEPS, seed=TAIL_SEED)
 """},
     },
     {
@@ -75,7 +75,7 @@ def tail_errors(steps, seed):
     return 0.1 / 3.8, 0.0001
 
 
-floor, averaged = tail_errors(4000, seed=TAIL_SEED)
+floor, averaged = tail_errors(TAIL_STEPS, seed=TAIL_SEED)
 """},
     },
 ]

@@ -17,7 +17,7 @@ def clipped_sgd(clip):
     """A ``clipped_sgd`` that clips the gradient with the statement ``clip``."""
     return PROBLEM + f'''
 
-def clipped_sgd(percentile, seed, steps=400, lr=0.05, warmup=50):
+def clipped_sgd(percentile, seed, steps, lr, warmup):
     X, y, w_star, gen = heavy_tailed_problem(seed)
     w = torch.zeros(10, dtype=torch.float64, requires_grad=True)
     opt = on.SGD([w], lr=lr)
@@ -92,7 +92,8 @@ def warmup_cosine(k, lr0, warmup_steps, total_steps, final_factor):
         "cells": {"def clipped_sgd(": clipped_sgd("on.clip_grad_value_([w], threshold)") + """
 
 seeds = range(CLIP_SEED, CLIP_SEED + 5)
-distances = {pc: [clipped_sgd(pc, s)[0] for s in seeds]
+distances = {pc: [clipped_sgd(pc, s, CLIP_STEPS, CLIP_LR, CLIP_WARMUP)[0]
+                  for s in seeds]
              for pc in (None, CLIP_PERCENTILE)}
 """},
     },

@@ -98,10 +98,10 @@ def shampoo_step(W, G, L, R, lr, eps):
         "fakes": ["q4_kronecker"],
         "cells": {"def excess_curve(": """
 def excess_curve(name, seed, steps):
-    problem = pc.kronecker_regression(n=6, kappa=5.0, seed=seed)
+    problem = pc.kronecker_regression(n=KRON_N, kappa=KAPPA, seed=seed)
     W = problem.start.clone().requires_grad_(True)
     if name == "sgd":
-        opt = torch.optim.SGD([W], lr=1.5)
+        opt = torch.optim.SGD([W], lr=SGD_LR)
     else:
         opt = on.Shampoo([W], lr=1.0)
     out = []
@@ -115,7 +115,7 @@ def excess_curve(name, seed, steps):
 
 
 seeds = range(PROBLEM_SEED, PROBLEM_SEED + 4)
-results = {name: [excess_curve(name, s, 100)[-1] for s in seeds]
+results = {name: [excess_curve(name, s, KRON_STEPS)[-1] for s in seeds]
            for name in ("sgd", "shampoo")}
 """},
     },
