@@ -4,9 +4,16 @@ The drawing helpers change no global state and show nothing; the caller owns the
 The one course style lives here too: :func:`use_course_style` (called once, in a
 chapter's hidden set-up cell) selects it and SVG output, and :func:`figure` makes a
 figure that fits the book's text column at full size.
+
+A figure is shown as SVG, but an artist that would weigh more than
+:data:`DENSE_ARTIST_BYTES` as vectors (hundreds of markers, a long noisy curve, a dense
+mesh) is drawn as an image inside the SVG, at :data:`RASTER_DPI` (sharp on a high-density
+screen); axes, text, legends and ordinary curves stay vectors (:func:`rasterize_dense`).
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import torch
@@ -35,11 +42,24 @@ STYLE = {
     "axes.spines.right": False,
     "svg.fonttype": "path",
     "savefig.bbox": "standard",
+    "savefig.dpi": 200,
 }
+
+#: An artist whose SVG would take more bytes than this is drawn as an image in the SVG.
+DENSE_ARTIST_BYTES = 20_000
+
+#: The resolution of what :func:`rasterize_dense` draws as an image: twice the 100 dpi at
+#: which a figure is shown, so that it stays sharp on a high-density screen.
+RASTER_DPI = 200
+
+# What one marker and one vertex of a path take in matplotlib's SVG, about (bytes).
+_MARKER_BYTES = 110
+_VERTEX_BYTES = 18
 
 
 def use_course_style(svg: bool = True) -> None:
-    """Select the course style (:data:`STYLE`) and, in a notebook, SVG figures.
+    """Select the course style (:data:`STYLE`) and, in a notebook, SVG figures whose dense
+    artists are images (:func:`rasterize_dense`).
 
     SVG stays crisp on high-DPI screens. This is the only function of the module that
     changes global state; chapters call it once instead of setting ``rcParams``.
@@ -49,11 +69,86 @@ def use_course_style(svg: bool = True) -> None:
     mpl.rcParams.update(STYLE)
     if svg:
         try:  # only inside IPython
+            from IPython import get_ipython
+            from matplotlib.figure import Figure
             from matplotlib_inline.backend_inline import set_matplotlib_formats
 
             set_matplotlib_formats("svg")
+            svg_formatter = get_ipython().display_formatter.formatters["image/svg+xml"]
+            to_svg = svg_formatter.lookup_by_type(Figure)
         except Exception:  # noqa: BLE001 - outside a notebook there is nothing to set
-            pass
+            return
+
+        def dense_artists_as_images(fig):
+            rasterize_dense(fig)
+            svg_text = to_svg(fig, dpi=RASTER_DPI)
+            return None if svg_text is None else compact_svg(svg_text)
+
+        svg_formatter.for_type(Figure, dense_artists_as_images)
+
+
+def svg_bytes(artist) -> int:
+    """About how many bytes ``artist`` takes in matplotlib's SVG if it is one that is
+    lighter as an image when dense: its markers (a line's, a scatter's), the vertices of
+    its filled areas (``fill_between``, polygons) or the cells of a mesh; 0 for anything
+    else (text, images, plain lines and contour lines, which are lighter as vectors)."""
+    from matplotlib.collections import LineCollection, PathCollection, PolyCollection
+    from matplotlib.collections import QuadMesh
+    from matplotlib.contour import ContourSet
+    from matplotlib.lines import Line2D
+
+    if isinstance(artist, Line2D):
+        if artist.get_marker() in (None, "", " ", "None", "none"):
+            return 0
+        n = len(artist.get_xdata(orig=False))
+        line = artist.get_linestyle() not in ("None", "", " ", "none")
+        return n * (_MARKER_BYTES + (_VERTEX_BYTES if line else 0))
+    if isinstance(artist, QuadMesh):
+        rows, cols = artist.get_coordinates().shape[:2]
+        return (rows - 1) * (cols - 1) * 5 * _VERTEX_BYTES
+    if isinstance(artist, (ContourSet, LineCollection)):
+        return 0
+    if isinstance(artist, PathCollection):
+        return len(artist.get_offsets()) * _MARKER_BYTES
+    if isinstance(artist, PolyCollection):
+        return sum(len(p.vertices) for p in artist.get_paths()) * _VERTEX_BYTES
+    return 0
+
+
+def rasterize_dense(fig, max_bytes: int = DENSE_ARTIST_BYTES) -> list:
+    """Mark every artist of ``fig``'s axes whose SVG would take more than ``max_bytes``
+    (:func:`svg_bytes`: many markers, a long filled band, a mesh) to be drawn as an image
+    (``set_rasterized(True)``): in an SVG or a PDF it becomes a picture at the resolution
+    the figure is saved with, everything else stays vectors. Returns the artists it marked."""
+    if max_bytes <= 0:
+        raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+    marked = []
+    for ax in fig.axes:
+        for artist in ax.get_children():
+            if not artist.get_rasterized() and svg_bytes(artist) > max_bytes:
+                artist.set_rasterized(True)
+                marked.append(artist)
+    return marked
+
+
+_COORDINATES = re.compile(r'( (?:d|x|y|width|height)=")([^"]*)(")')
+_DECIMALS = re.compile(r"(-?\d+\.\d{3,})")
+
+
+def compact_svg(svg: str, decimals: int = 2) -> str:
+    """``svg`` (matplotlib's) with the coordinates of its paths and markers rounded to
+    ``decimals`` places: in points (1/72 inch), two places are far finer than a pixel,
+    and the file is a third smaller. Nothing else (text, images, transforms) is touched."""
+    if decimals < 1:
+        raise ValueError(f"decimals must be 1 or more, got {decimals}")
+
+    def rounded(m):
+        return f"{float(m.group(1)):.{decimals}f}".rstrip("0").rstrip(".")
+
+    def attribute(m):
+        return m.group(1) + _DECIMALS.sub(rounded, m.group(2)) + m.group(3)
+
+    return _COORDINATES.sub(attribute, svg)
 
 
 def figure(ncols: int = 1, nrows: int = 1, height: float | None = None, **kwargs):

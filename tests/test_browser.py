@@ -13,7 +13,9 @@ move, and change the figure, with the mouse and with the keyboard, on a phone an
 desktop. One search box and the book's title once on every page; the site's search for
 "L-BFGS" returns only the pages that contain it, each quoting its sentence; on a phone
 each figure spans the column and its text is legible; every box that scrolls sideways
-shows a shadow at its edge.
+shows a shadow at its edge. No page loads more than 6 MB with everything it fetches, nor
+holds more than 400 KB of interactive figure data, and BokehJS is loaded only by the
+pages that show an interactive figure.
 
 The page checks are also run on a small book made for the test, whose page follows the
 chapter pattern, and on a page that breaks it, so that each check is seen to pass and
@@ -353,6 +355,49 @@ def interactive_problems(v: Visit) -> list[str]:
     return out
 
 
+# What a page may weigh, decoded, with everything it loads (the shared scripts, cached
+# across pages, included), and what its interactive figures' data may add.
+PAGE_BUDGET = 6_000_000
+FIGURE_DATA_BUDGET = 400_000
+
+WEIGHT_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const loaded = [[location.pathname, nav ? nav.decodedBodySize : 0]];
+  for (const r of performance.getEntriesByType('resource'))
+    loaded.push([r.name, r.decodedBodySize || 0]);
+  const data = Array.from(document.querySelectorAll('.optnotes-interactive'))
+    .reduce((n, el) => n + el.outerHTML.length, 0);
+  return {loaded, data};
+}"""
+
+
+def page_weight(v: Visit) -> dict:
+    """``{"total": bytes, "data": bytes, "loaded": [(url, bytes), ...]}``: what the page
+    loaded (itself and every resource, decoded, heaviest first) and the size of its
+    interactive figures' HTML (their data)."""
+    w = v.page.evaluate(WEIGHT_JS)
+    loaded = sorted(((u.split("?")[0], n) for u, n in w["loaded"]), key=lambda t: -t[1])
+    return {"total": sum(n for _, n in loaded), "data": w["data"], "loaded": loaded}
+
+
+def weight_problems(v: Visit, budget: int = PAGE_BUDGET,
+                    data_budget: int = FIGURE_DATA_BUDGET) -> list[str]:
+    w = page_weight(v)
+    out = []
+    if w["total"] > budget:
+        heaviest = ", ".join(f"{u.rsplit('/', 1)[-1]} {n / 1e3:.0f} KB" for u, n in w["loaded"][:5])
+        out.append(f"the page loads {w['total'] / 1e6:.2f} MB (budget {budget / 1e6:g} MB); "
+                   f"heaviest: {heaviest}")
+    if w["data"] > data_budget:
+        out.append(f"its interactive figures hold {w['data'] / 1e3:.0f} KB "
+                   f"(budget {data_budget / 1e3:g} KB)")
+    return out
+
+
+def loads_bokehjs(v: Visit) -> bool:
+    return any(u.rsplit("/", 1)[-1].startswith("bokeh") for u, _ in page_weight(v)["loaded"])
+
+
 def _pixels_changed(before: bytes, after: bytes, share: float = 0.002) -> bool:
     """Whether more than ``share`` of the pixels of two PNG screenshots differ visibly (a
     redraw of the same data changes a few pixels at the edge by a shade or two)."""
@@ -551,8 +596,8 @@ def problems_by_page(browser, site, viewport, checks: dict) -> dict[str, dict[st
 def desktop(browser, site) -> dict[str, dict[str, list[str]]]:
     """What is wrong with each page at desktop width, check by check."""
     return problems_by_page(browser, site, DESKTOP, {
-        "console": console_problems, "math": math_problems, "figures": figure_problems,
-        "widths": width_problems, "solutions": solution_problems,
+        "weight": weight_problems, "console": console_problems, "math": math_problems,
+        "figures": figure_problems, "widths": width_problems, "solutions": solution_problems,
         "interactive": interactive_problems, "sidebar": sidebar_problems,
         "scroll cues": scroll_cue_problems})
 
@@ -803,6 +848,21 @@ def small_site(browser, tmp_path_factory, serve) -> str:
     build = build_book(src, config, out / "out")
     assert build.returncode == 0, f"the small book did not build:\n{build.log[-6000:]}"
     return serve(build.html)
+
+
+def test_every_page_stays_within_its_weight_budget(desktop):
+    assert not (r := check(desktop, "weight")), r
+
+
+def test_the_weight_check_fails_over_budget_and_bokehjs_loads_only_where_needed(small_site,
+                                                                                 visit):
+    good = visit(small_site + "good.html")
+    assert not (p := weight_problems(good)), p
+    assert weight_problems(good, budget=500_000)[0].startswith("the page loads")
+    assert "interactive figures hold" in weight_problems(good, data_budget=100)[0]
+    assert loads_bokehjs(good), "the page with an interactive figure did not load BokehJS"
+    assert not loads_bokehjs(visit(small_site + "intro.html")), \
+        "a page without an interactive figure loads BokehJS"
 
 
 def test_every_chapter_has_an_interactive_figure_that_moves_on_desktop_and_phone(desktop,

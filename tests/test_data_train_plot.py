@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -328,6 +330,60 @@ def test_plot_functions_do_not_show(ax, monkeypatch):
     plot.trajectory(ax, torch.zeros(3, 2))
     plot.learning_curves(ax, {"x": ([1, 2], [1.0, 0.5])})
 
+
+
+def test_rasterize_dense_draws_only_dense_artists_as_images(ax):
+    import io
+
+    rng = np.random.default_rng(0)
+    ax.plot(np.cumsum(rng.normal(size=2000)), marker=".", label="noisy")  # ~260 KB as SVG
+    ax.plot(np.cumsum(rng.normal(size=2000)), label="plain line")  # lighter as vectors
+    ax.plot([0, 1000, 2000], [0, 5, 0], marker="o", label="sparse")
+    ax.scatter(rng.normal(size=50), rng.normal(size=50))
+    x = np.linspace(-2, 2, 100)
+    ax.contour(x, x, np.add.outer(x**2, 3 * x**2), levels=20)  # lighter as vectors
+    ax.legend()
+    vector = io.BytesIO()
+    ax.figure.savefig(vector, format="svg")
+    marked = plot.rasterize_dense(ax.figure)
+    assert marked == [ax.lines[0]] and ax.lines[0].get_rasterized()
+    assert not any(a.get_rasterized() for a in ax.lines[1:] + list(ax.collections))
+    assert plot.rasterize_dense(ax.figure) == []  # already marked
+    mixed = io.BytesIO()
+    ax.figure.savefig(mixed, format="svg", dpi=plot.RASTER_DPI)
+    assert mixed.getvalue().decode().count("<image") == 1  # the noisy line's markers
+    assert len(mixed.getvalue()) < len(vector.getvalue()) / 2
+    with pytest.raises(ValueError, match="max_bytes"):
+        plot.rasterize_dense(ax.figure, max_bytes=0)
+
+
+def test_svg_bytes_counts_markers_and_filled_areas(ax):
+    (line,) = ax.plot(np.arange(100))
+    (dots,) = ax.plot(np.arange(100), marker="o", linestyle="none")
+    band = ax.fill_between(np.arange(100), np.zeros(100), np.ones(100))
+    assert plot.svg_bytes(line) == 0
+    assert plot.svg_bytes(dots) == 100 * plot._MARKER_BYTES
+    assert plot.svg_bytes(band) >= 200 * plot._VERTEX_BYTES
+    assert plot.svg_bytes(ax.set_title("t")) == 0
+
+
+def test_compact_svg_rounds_coordinates_only(ax):
+    import io
+
+    ax.plot(np.sin(np.linspace(0, 60, 2000)))
+    ax.set_title("0.123456 stays")
+    out = io.StringIO()
+    ax.figure.savefig(out, format="svg")
+    svg = out.getvalue()
+    small = plot.compact_svg(svg)
+    assert len(small) < len(svg) and re.search(r' d="[^"]*\d\.\d{3}', svg)
+    assert not re.search(r' (d|x|y)="[^"]*\d\.\d{3}', small)  # two decimals at most
+    assert small.count("<path") == svg.count("<path") and small.count("<use") == svg.count("<use")
+    assert "0.123456 stays" in small  # text (here in a comment) is left alone
+    assert 'd="M 1.5 -2.25 L 3.75 0.1"' in plot.compact_svg('<path d="M 1.5 -2.254 L 3.7499 0.1"/>')
+    assert "scale(0.015625)" in plot.compact_svg('<g transform="scale(0.015625)"/>')
+    with pytest.raises(ValueError, match="decimals"):
+        plot.compact_svg(svg, decimals=0)
 
 # --- runtime ------------------------------------------------------------------------------------
 
