@@ -46,10 +46,13 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def chapters_start_with_the_session(request):
-    """Start executing the chapters the session needs (every one when it builds the book)
-    at its start, in the background, so they run beside the tests that come first (the
-    assignments' gradings use one core each) rather than after them."""
-    if chapters_the_session_needs(request.session):
+    """When a test of the session executes chapters, start executing the ones the session
+    needs (every one when it builds the book) at its start, in the background, so they
+    run beside the tests that come first (the assignments' gradings use one core each)
+    rather than after them."""
+    items = request.session.items
+    if any("chapter_runs" in item.fixturenames for item in items) \
+            and chapters_the_session_needs(request.session):
         request.getfixturevalue("chapter_runs")
 
 
