@@ -245,6 +245,23 @@ def build(out: Path, run_tests: bool = True, names=None, seed: int | None = None
         return [build_one(m, out, run_tests, wheel, seed) for m in masters]
 
 
+@dataclass
+class Score:
+    score: float
+    possible: float
+    passed: list[bool]  # for each test case of the question
+
+
+def score_sheet(notebook: str, autograder: str) -> dict[str, Score]:
+    """Otter's grading of ``notebook`` with ``autograder``, question by question (plain
+    data, so that a grading can run in another process)."""
+    from otter.api import grade_submission
+
+    results = grade_submission(notebook, autograder, quiet=True).results
+    return {name: Score(r.score, r.possible, [t.passed for t in r.test_case_results])
+            for name, r in results.items()}
+
+
 def master_of(autograder: Path) -> Path | None:
     """The master an autograder zip was built from (by the name otter gives the zip)."""
     name = autograder.name.split("-autograder")[0]

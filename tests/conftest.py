@@ -14,6 +14,10 @@ import copy
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The slow session runs several processes at once (chapters, gradings, nbval, a browser)
+# on a few cores: one OpenMP/BLAS thread each (inherited by every kernel they start), set
+# before torch and numpy load, keeps them from contending for the cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg", force=True)

@@ -12,12 +12,19 @@ get full marks on both, and the hard-coded submissions must lose points on the f
 refuses a master whose reference solution fails its tests (checked once below;
 ``assignments/build.py`` runs that check on every build by default, so the session
 fixture skips it to grade each solution once).
+
+Each grading runs otter in a kernel of its own and takes several seconds, so the session
+grades in the background: as soon as the first slow test here starts, every notebook that
+the selected tests grade is submitted to a pool of processes (two at a time on two
+cores, one process each because otter works inside the folder it changes to), where the
+gradings run beside the chapters' executions; each test then waits for its own.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import re
 import runpy
@@ -25,6 +32,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -34,6 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "assignments"))
 import otter_tools  # noqa: E402
+from site_build import WORKERS  # noqa: E402
 
 MASTERS = otter_tools.MASTERS
 IDS = [m.stem for m in MASTERS]
@@ -46,22 +56,88 @@ def wheel(tmp_path_factory):
     return otter_tools.build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
+class Builds:
+    """The default build (``seed=None``) and the variants of each master, each built once
+    a session."""
+
+    def __init__(self, folder: Path, wheel: Path):
+        self.folder, self.wheel, self.cache = folder, wheel, {}
+
+    def get(self, master: Path, seed: int | None = None) -> otter_tools.Built:
+        if (master.stem, seed) not in self.cache:
+            self.cache[master.stem, seed] = otter_tools.build_one(
+                master, self.folder / str(seed), run_tests=False, wheel=self.wheel, seed=seed)
+        return self.cache[master.stem, seed]
+
+
 @pytest.fixture(scope="session")
-def built(tmp_path_factory, wheel):
-    out = tmp_path_factory.mktemp("assignments")
-    return {m.stem: otter_tools.build_one(m, out, run_tests=False, wheel=wheel)
-            for m in MASTERS}
+def builds(tmp_path_factory, wheel) -> Builds:
+    return Builds(tmp_path_factory.mktemp("assignments"), wheel)
 
 
-def grade_results(notebook: Path, autograder: Path) -> dict:
-    from otter.api import grade_submission
+@pytest.fixture(scope="session")
+def built(builds) -> dict[str, otter_tools.Built]:
+    return {m.stem: builds.get(m) for m in MASTERS}
 
-    return grade_submission(str(notebook), str(autograder), quiet=True).results
+
+@dataclass(frozen=True)
+class Grading:
+    notebook: Path
+    autograder: Path
+    about: object = None  # what the test needs to know of it (the fake it is, the seed)
 
 
-def grades(notebook: Path, autograder: Path) -> dict:
-    results = grade_results(notebook, autograder)
-    return {name: (r.score, r.possible) for name, r in results.items()}
+class Gradings:
+    """Otter's scores of notebooks, graded ``WORKERS`` at a time in processes of their
+    own, each notebook once: ``submit`` starts gradings, ``scores`` waits for one."""
+
+    def __init__(self):
+        self.pool = ProcessPoolExecutor(max_workers=WORKERS,
+                                        mp_context=multiprocessing.get_context("spawn"))
+        self.futures: dict[tuple[Path, Path], Future] = {}
+
+    def submit(self, gradings: list[Grading]) -> list[Grading]:
+        for g in gradings:
+            key = (g.notebook, g.autograder)
+            if key not in self.futures:
+                self.futures[key] = self.pool.submit(otter_tools.score_sheet, *map(str, key))
+        return gradings
+
+    def scores(self, g: Grading) -> dict[str, otter_tools.Score]:
+        self.submit([g])
+        return self.futures[g.notebook, g.autograder].result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def gradings(request, builds) -> Gradings:
+    """The session's gradings, all submitted at once (the plan of every selected test)."""
+    pool = Gradings()
+    request.config.add_cleanup(pool.close)
+    planned = [(PLANS[item.originalname], item.callspec.params["master"])
+               for item in request.session.items
+               if item.module.__name__ == __name__ and item.originalname in PLANS]
+    for make_plan, master in planned:
+        pool.submit(planned_gradings(make_plan, master, builds))
+    return pool
+
+
+_PLANNED: dict = {}
+
+
+def planned_gradings(make_plan, master: Path, builds: Builds) -> list[Grading]:
+    """``make_plan(master, builds)``, made once (a plan writes the notebooks it grades)."""
+    key = (make_plan.__name__, master.stem)
+    if key not in _PLANNED:
+        _PLANNED[key] = make_plan(master, builds)
+    return _PLANNED[key]
+
+
+def graded(make_plan, master: Path, builds: Builds, gradings: Gradings):
+    """``(grading, scores)`` for each notebook of the plan ``make_plan`` of ``master``."""
+    return [(g, gradings.scores(g)) for g in planned_gradings(make_plan, master, builds)]
 
 
 def autograded(master: Path) -> list[str]:
@@ -81,26 +157,34 @@ def test_master_has_enough_questions(master):
     assert len([q for q in qs if q["manual"]]) >= 1
 
 
+def reference_solution(master: Path, builds: Builds) -> list[Grading]:
+    b = builds.get(master)
+    return [Grading(b.solution, b.autograder)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
-def test_reference_solution_gets_full_marks(master, built):
-    b = built[master.stem]
-    scores = grades(b.solution, b.autograder)
+def test_reference_solution_gets_full_marks(master, builds, gradings):
+    ((_, scores),) = graded(reference_solution, master, builds, gradings)
     for name in autograded(master):
-        score, possible = scores[name]
+        score, possible = scores[name].score, scores[name].possible
         assert possible > 0 and score == possible, f"{name}: {score}/{possible}"
 
 
+def unanswered_notebook(master: Path, builds: Builds) -> list[Grading]:
+    b = builds.get(master)
+    return [Grading(b.student, b.autograder)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
-def test_unanswered_student_notebook_gets_zero_autograded_points(master, built):
-    b = built[master.stem]
-    results = grade_results(b.student, b.autograder)
+def test_unanswered_student_notebook_gets_zero_autograded_points(master, builds, gradings):
+    ((_, scores),) = graded(unanswered_notebook, master, builds, gradings)
     for name in autograded(master):
-        passed = [i for i, tcr in enumerate(results[name].test_case_results) if tcr.passed]
-        assert results[name].test_case_results, f"{name}: no test cases"
+        passed = [i for i, ok in enumerate(scores[name].passed) if ok]
+        assert scores[name].passed, f"{name}: no test cases"
         assert not passed, f"{name}: a blank answer passes test cases {passed}"
-        assert results[name].score == 0
+        assert scores[name].score == 0
 
 
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
@@ -153,16 +237,22 @@ def substitute(solution: Path, cells: dict, dest: Path) -> Path:
     return dest
 
 
-def check_fakes_lose_points(master: Path, b: otter_tools.Built, subs: list, tmp_path: Path,
-                            label: str = "") -> None:
-    """Grade each submission of ``subs`` (the reference solution of the build ``b`` with
-    cells replaced): less than full marks on the questions it fakes, full marks on the
+def fake_submissions(master: Path, b: otter_tools.Built, subs: list) -> list[Grading]:
+    """Each submission of ``subs``: the reference solution of the build ``b`` with cells
+    replaced (written beside the build)."""
+    folder = b.solution.parent.parent / "fakes"
+    folder.mkdir(exist_ok=True)
+    return [Grading(substitute(b.solution, sub["cells"], folder / f"{master.stem}_{i}.ipynb"),
+                    b.autograder, sub) for i, sub in enumerate(subs)]
+
+
+def check_fakes_lose_points(master: Path, results, label: str = "") -> None:
+    """Each fake scores less than full marks on the questions it fakes, full marks on the
     others (except those that use a faked function)."""
-    for i, sub in enumerate(subs):
-        notebook = substitute(b.solution, sub["cells"], tmp_path / f"{master.stem}_{i}.ipynb")
-        scores = grades(notebook, b.autograder)
+    for grading, scores in results:
+        sub = grading.about
         for name in autograded(master):
-            score, possible = scores[name]
+            score, possible = scores[name].score, scores[name].possible
             what = f"{label}{sub['name']}"
             if name in sub["fakes"]:
                 assert score < possible, f"{what}: {name} scores {score}/{possible}"
@@ -170,10 +260,14 @@ def check_fakes_lose_points(master: Path, b: otter_tools.Built, subs: list, tmp_
                 assert score == possible, f"{what} breaks {name}: {score}/{possible}"
 
 
+def wrong_and_hard_coded(master: Path, builds: Builds) -> list[Grading]:
+    return fake_submissions(master, builds.get(master), fakes(master))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("master", MASTERS, ids=IDS)
-def test_wrong_and_hard_coded_submissions_lose_points(master, built, tmp_path):
-    check_fakes_lose_points(master, built[master.stem], fakes(master), tmp_path)
+def test_wrong_and_hard_coded_submissions_lose_points(master, builds, gradings):
+    check_fakes_lose_points(master, graded(wrong_and_hard_coded, master, builds, gradings))
 
 
 def _hidden_tests_and_solutions(master: Path) -> list[str]:
@@ -284,7 +378,7 @@ def test_zip_grades_the_reference_solution_in_a_fresh_environment(built, tmp_pat
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True, env=clean)
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "-r", str(tmp_path / "requirements.txt")],
+                    "--no-compile", "-r", str(tmp_path / "requirements.txt")],
                    check=True, env=clean, cwd=tmp_path, capture_output=True)
     out = tmp_path / "results"
     out.mkdir()
@@ -461,32 +555,23 @@ def test_variants_draw_the_numbers_questions_and_hidden_tests_use(master):
     assert drawn[0] != drawn[1] != otter_tools.variant_text(text, None)
 
 
-@pytest.fixture(scope="session")
-def variant_builds(tmp_path_factory, wheel):
-    """``get(master, seed)``: the variant ``seed`` of ``master``, built once a session."""
-    out, cache = tmp_path_factory.mktemp("variants"), {}
-
-    def get(master: Path, seed: int) -> otter_tools.Built:
-        if (master.stem, seed) not in cache:
-            cache[master.stem, seed] = otter_tools.build_one(
-                master, out / str(seed), run_tests=False, wheel=wheel, seed=seed)
-        return cache[master.stem, seed]
-
-    return get
+def reference_solution_on_variants(master: Path, builds: Builds) -> list[Grading]:
+    return [Grading(builds.get(master, seed).solution, builds.get(master, seed).autograder,
+                    seed) for seed in VARIANT_SEEDS]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("master", VARIED, ids=[m.stem for m in VARIED])
-def test_reference_solution_gets_full_marks_on_variants(master, variant_builds):
+def test_reference_solution_gets_full_marks_on_variants(master, builds, gradings):
     names = otter_tools.variants(master)
-    for seed in VARIANT_SEEDS:
-        b = variant_builds(master, seed)
+    for grading, scores in graded(reference_solution_on_variants, master, builds, gradings):
+        seed = grading.about
+        b = builds.get(master, seed)
         student = "\n".join(c.source for c in nbformat.read(b.student, as_version=4).cells)
         shown = {n: re.search(rf"^{n} = (.*)$", student, flags=re.M).group(1) for n in names}
         assert shown != {n: d for n, (d, _) in names.items()}, shown
-        scores = grades(b.solution, b.autograder)
         for name in autograded(master):
-            score, possible = scores[name]
+            score, possible = scores[name].score, scores[name].possible
             assert possible > 0 and score == possible, f"seed {seed}, {name}: {score}/{possible}"
 
 
@@ -496,12 +581,26 @@ def test_reference_solution_gets_full_marks_on_variants(master, variant_builds):
 TYPED_IN = [m for m in VARIED if m.stem in {"02_minibatches", "03_challenges", "05_adaptive"}]
 
 
+def hard_coded_on_a_variant(master: Path, builds: Builds) -> list[Grading]:
+    subs = [s for s in fakes(master) if s["kind"] == "hard-coded"]
+    return fake_submissions(master, builds.get(master, VARIANT_SEEDS[0]), subs)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("master", TYPED_IN, ids=[m.stem for m in TYPED_IN])
-def test_hard_coded_submissions_lose_points_on_a_variant(master, variant_builds, tmp_path):
+def test_hard_coded_submissions_lose_points_on_a_variant(master, builds, gradings):
     """The hard-coded submissions (answers of the default draw typed in, or recomputed
     from a formula) also lose points on a variant, whose numbers they were not made for."""
-    seed = VARIANT_SEEDS[0]
-    subs = [s for s in fakes(master) if s["kind"] == "hard-coded"]
-    check_fakes_lose_points(master, variant_builds(master, seed), subs, tmp_path,
-                            label=f"seed {seed}: ")
+    check_fakes_lose_points(master, graded(hard_coded_on_a_variant, master, builds, gradings),
+                            label=f"seed {VARIANT_SEEDS[0]}: ")
+
+
+# what each grading test grades: the session submits these plans for every selected test
+# as soon as the first of them starts
+PLANS = {
+    "test_reference_solution_gets_full_marks": reference_solution,
+    "test_unanswered_student_notebook_gets_zero_autograded_points": unanswered_notebook,
+    "test_wrong_and_hard_coded_submissions_lose_points": wrong_and_hard_coded,
+    "test_reference_solution_gets_full_marks_on_variants": reference_solution_on_variants,
+    "test_hard_coded_submissions_lose_points_on_a_variant": hard_coded_on_a_variant,
+}
