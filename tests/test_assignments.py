@@ -8,10 +8,9 @@ marks on each question they fake and full marks on the others; and the student
 notebooks must hold neither the hidden tests nor the solutions. Each master with variant
 lines is also built as two variants (``build.py --seed``): the reference solution must
 get full marks on both, and the hard-coded submissions must lose points on the first.
-``otter assign`` itself
-refuses a master whose reference solution fails its tests (checked once below;
-``assignments/build.py`` runs that check on every build by default, so the session
-fixture skips it to grade each solution once).
+``otter assign`` itself refuses a master whose reference solution fails its tests
+(checked once below; ``assignments/build.py`` runs that check on every build by default,
+so the session's builds skip it to grade each solution once).
 
 Each grading runs otter in a kernel of its own and takes several seconds, so the session
 grades in the background: as soon as the first slow test here starts, every notebook that
