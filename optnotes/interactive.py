@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from .plot import _numpy  # a tensor or array as a NumPy array
 
 #: What a notebook without BokehJS shows in place of the figure (hidden on the site).
 FALLBACK = ("Interactive figure: open this chapter on the course site to move the "
@@ -184,8 +185,4 @@ def _padded(v: list, log: bool) -> tuple[float, float]:
     pad = 0.04 * (hi - lo) or 0.5
     lo, hi = lo - pad, hi + pad
     return (10 ** lo, 10 ** hi) if log else (lo, hi)
-
-
-def _numpy(x):
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
