@@ -42,6 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "assignments"))
 import otter_tools  # noqa: E402
+import site_build  # noqa: E402
 from site_build import WORKERS  # noqa: E402
 
 MASTERS = otter_tools.MASTERS
@@ -376,9 +377,8 @@ def test_zip_grades_the_reference_solution_in_a_fresh_environment(built, tmp_pat
                                                                          "JUPYTER"))}
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True, env=clean)
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--no-compile", "-r", str(tmp_path / "requirements.txt")],
-                   check=True, env=clean, cwd=tmp_path, capture_output=True)
+    site_build.install(venv / "bin" / "python", "-r", str(tmp_path / "requirements.txt"),
+                       check=True, env=clean, cwd=tmp_path, capture_output=True)
     out = tmp_path / "results"
     out.mkdir()
     clean["HOME"] = str(tmp_path)     # no Jupyter kernels of the user's

@@ -71,12 +71,9 @@ def make_student_env(folder: Path, wheel: Path) -> Path:
     steps = [["torch==2.13.0"], [f"{wheel}[course]", "nbval>=0.11", "pytest>=9.2",
                                  "-c", str(constraints)]]
     for packages in steps:
-        # no bytecode compiled at install (Python compiles what a kernel imports)
-        proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-compile",
-                               *packages],
-                              env=_clean_env(), stdin=subprocess.DEVNULL, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=ENV_TIMEOUT_S)
+        proc = site_build.install(python, *packages, env=_clean_env(), text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  timeout=ENV_TIMEOUT_S)
         if proc.returncode != 0:
             raise RuntimeError(f"pip install {' '.join(packages)} failed:\n{tail(proc.stdout)}")
     return python
