@@ -6,7 +6,8 @@ Each chapter is executed exactly once per session, whichever test asks first:
   its traceback, as nbval would.
 * The executed notebooks go into a jupyter-cache (in a temporary folder), and the book
   is built from that cache (``execute_notebooks: cache``), so the build executes
-  nothing: ``test_book.py`` checks its log for that.
+  nothing: ``test_book.py`` checks its log for that. When the session uses the book, the
+  build starts in the background as soon as the last chapter is executed.
 * ``test_browser.py`` checks the site that this one build produced.
 
 Chapters are read with myst-nb's own reader (so the cache entry matches the page the
@@ -233,15 +234,22 @@ class ChapterRuns:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+# the test modules that use the book
+BOOK_MODULES = {"test_book.py", "test_browser.py", "test_student_notebooks.py"}
+
+
+def builds_the_book(session) -> bool:
+    return any(Path(str(item.fspath)).name in BOOK_MODULES for item in session.items)
+
+
 def chapters_the_session_needs(session) -> list[Path]:
     """Every chapter when the book is built in this session, else the selected ones."""
+    if builds_the_book(session):
+        return list(CHAPTERS)
     by_stem = {p.stem: p for p in CHAPTERS}
     needed = set()
     for item in session.items:
-        module = Path(str(item.fspath)).name
-        if module in {"test_book.py", "test_browser.py", "test_student_notebooks.py"}:
-            return list(CHAPTERS)
-        if module == "test_notebooks.py":
+        if Path(str(item.fspath)).name == "test_notebooks.py":
             chapter = getattr(item, "callspec", None) and item.callspec.params.get("chapter")
             if chapter is not None:
                 needed.add(by_stem[Path(chapter).stem])
@@ -265,6 +273,8 @@ def chapter_runs(request, tmp_path_factory) -> ChapterRuns:
         runs = ChapterRuns(tmp_path_factory.mktemp("chapters"))
         runs.start(chapters_the_session_needs(request.session))
         request.config.add_cleanup(runs.close)
+        if builds_the_book(request.session):
+            start_book(runs, tmp_path_factory, request.session)
         return runs
 
     return _once("chapter_runs", make)
@@ -314,25 +324,36 @@ def build_book(source: Path, config: Path, out: Path, toc: Path | None = None) -
 AFTER_BOOK: list = []
 
 
+def _build_once_executed(runs: ChapterRuns, tmp_path_factory, session) -> Build | list[str]:
+    """The book, built as soon as every chapter is executed; or the chapters that failed."""
+    failed = [run.chapter.name for run in map(runs.result, CHAPTERS) if run.error]
+    if failed:
+        return failed
+    folder = tmp_path_factory.mktemp("book")
+    build = build_book(ROOT, book_config(runs.cache_path, folder / "_config.yml"),
+                       folder / "out")
+    record_stage("book build (no execution)", build.seconds)
+    if build.returncode == 0:
+        for start in AFTER_BOOK:
+            start(build, tmp_path_factory, session)
+    return build
+
+
+def start_book(runs: ChapterRuns, tmp_path_factory, session) -> Future:
+    """The book's build, started once, in the background: it waits for the chapters and
+    then runs beside whatever the session is doing (the assignments' gradings)."""
+    return _once("book", lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="book")
+                 .submit(_build_once_executed, runs, tmp_path_factory, session))
+
+
 @pytest.fixture(scope="session")
 def book(chapter_runs, tmp_path_factory, request) -> Build:
     """The book, built once with ``-W -n`` from the chapters executed in this session."""
-    failed = [run.chapter.name for run in map(chapter_runs.result, CHAPTERS) if run.error]
-    if failed:
-        pytest.fail(f"the book is not built: {', '.join(failed)} failed to execute "
+    build = start_book(chapter_runs, tmp_path_factory, request.session).result()
+    if isinstance(build, list):
+        pytest.fail(f"the book is not built: {', '.join(build)} failed to execute "
                     "(test_notebooks.py shows the failing cell)", pytrace=False)
-
-    def make():
-        folder = tmp_path_factory.mktemp("book")
-        config = book_config(chapter_runs.cache_path, folder / "_config.yml")
-        build = build_book(ROOT, config, folder / "out")
-        record_stage("book build (no execution)", build.seconds)
-        if build.returncode == 0:
-            for start in AFTER_BOOK:
-                start(build, tmp_path_factory, request.session)
-        return build
-
-    return _once("book", make)
+    return build
 
 
 if __name__ == "__main__":
