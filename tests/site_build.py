@@ -86,21 +86,18 @@ def record_stage(name: str, seconds: float) -> None:
             f.write(f"{name}\t{seconds:.1f}\n")
 
 
+def writing_bytecode(env: dict) -> dict:
+    """``env`` without PYTHONDONTWRITEBYTECODE: in a new environment installed without
+    bytecode (see :func:`install`), the first process that imports a module compiles it
+    for all the others."""
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def install(python: Path, *args: str, **run) -> subprocess.CompletedProcess:
-    """``pip install args`` with ``python``, then the bytecode of what it installed compiled
-    on every core (pip compiles one file at a time; without bytecode, and with
-    PYTHONDONTWRITEBYTECODE set, every process would compile what it imports anew)."""
-    proc = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-compile",
+    """``pip install args`` with ``python``, compiling no bytecode: compiling every file
+    installed costs more than compiling, once, the modules that the tests import."""
+    return subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-compile",
                            *args], stdin=subprocess.DEVNULL, **run)
-    if proc.returncode == 0:
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
-                               "'purelib'))"], capture_output=True, text=True, check=True,
-                              env=run.get("env"))
-        # a file that is not Python 3 (a template some packages ship) fails; pip skips those too
-        subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", site.stdout.strip()],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, env=run.get("env"))
-    return proc
 
 
 # --- one chapter ---------------------------------------------------------------------------

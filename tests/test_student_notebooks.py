@@ -51,7 +51,7 @@ def _clean_env() -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in {"PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND", "PYTHONHOME"}}
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    return env
+    return site_build.writing_bytecode(env)
 
 
 # requirements.txt's exact pins (numpy, scipy, scikit-learn, jax, optax, ...)
