@@ -96,12 +96,11 @@ class Gradings:
                                         mp_context=multiprocessing.get_context("spawn"))
         self.futures: dict[tuple[Path, Path], Future] = {}
 
-    def submit(self, gradings: list[Grading]) -> list[Grading]:
+    def submit(self, gradings: list[Grading]) -> None:
         for g in gradings:
             key = (g.notebook, g.autograder)
             if key not in self.futures:
                 self.futures[key] = self.pool.submit(otter_tools.score_sheet, *map(str, key))
-        return gradings
 
     def scores(self, g: Grading) -> dict[str, otter_tools.Score]:
         self.submit([g])
